@@ -1,0 +1,54 @@
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "policy_relay/config/config.hpp"
+
+// Operators' event log (DESIGN.md "Logs"): one line per event, `key=value` or JSON lines.
+// Every value is escaped: no raw CR, LF, control or non-UTF-8 byte from a client reaches a line.
+// Usage:  log::Event("accept").add("id", id).add("from", sender).add("size", n);
+// The line is written when the temporary Event is destroyed (end of the full expression).
+namespace policy_relay::log {
+
+enum class Level { trace, debug, info, warn, error };
+
+// Sets up the process-wide logger from [log]: file ("-" = stderr), format, level, size-based
+// rotation (max_size, max_files). Safe to call again (reload). Before init(), events go to
+// stderr in kv format at info level.
+void init(const config::LogConfig& config);
+// Reopens the log file (SIGUSR1, for an external logrotate).
+void reopen();
+void flush();
+
+bool enabled(Level level);
+
+class Event {
+ public:
+  explicit Event(std::string_view name, Level level = Level::info);
+  ~Event();
+  Event(const Event&) = delete;
+  Event& operator=(const Event&) = delete;
+
+  Event& add(std::string_view key, std::string_view value);
+  Event& add(std::string_view key, const std::string& value) { return add(key, std::string_view(value)); }
+  Event& add(std::string_view key, const char* value) { return add(key, std::string_view(value)); }
+  Event& add(std::string_view key, std::int64_t value);
+  Event& add(std::string_view key, std::uint64_t value);
+  Event& add(std::string_view key, int value) { return add(key, static_cast<std::int64_t>(value)); }
+  Event& add(std::string_view key, unsigned value) { return add(key, static_cast<std::uint64_t>(value)); }
+  Event& add(std::string_view key, bool value);
+
+ private:
+  Level level_;
+  bool enabled_;
+  std::string line_;  // kv: "event=NAME k=v ..."; json: "{\"event\":\"NAME\",...}" without the '}'
+};
+
+// Escaping used by both formats, exposed for tests: kv values are quoted when they contain
+// spaces, '"', '=' or anything escaped; bytes < 0x20, 0x7f and invalid UTF-8 become \xHH.
+std::string escape_kv(std::string_view value);
+std::string escape_json(std::string_view value);
+
+}  // namespace policy_relay::log

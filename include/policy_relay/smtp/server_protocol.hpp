@@ -1,0 +1,133 @@
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "policy_relay/smtp/address.hpp"
+#include "policy_relay/smtp/reply.hpp"
+
+namespace policy_relay::smtp {
+
+// The server side of an SMTP session as a sans-I/O state machine (RFC 5321, with RFC 1870 SIZE,
+// RFC 6152 8BITMIME, RFC 2920 PIPELINING, RFC 2034/3463 ENHANCEDSTATUSCODES, RFC 6531
+// SMTPUTF8). Bytes go in with feed(); next() says what the session must do; replies accumulate
+// in an output buffer that the session writes out with take_output().
+//
+// The session loop (daemon/server/session.cpp) is:
+//   for (;;) switch (auto a = protocol.next(); a.kind) {
+//     need_input: write take_output(); read with the deadline of in_data(); feed() or close
+//     mail / rcpt / data_start / data_end: decide, then resolve(reply)
+//     data_chunk: append a.data to the spool file
+//     close: write take_output(), close the connection
+//   }
+// Input is consumed one command at a time, so a pipelined batch is answered in order and
+// nothing after a command that waits for a decision is lost (RFC 2920 3.1). The session reads
+// only when next() asks for input and should also flush when pending_output() grows, so
+// neither buffer grows without bound.
+class ServerProtocol {
+ public:
+  struct Config {
+    std::string hostname = "localhost";
+    std::uint64_t max_message_size = 25ull * 1024 * 1024;  // advertised in EHLO SIZE
+    std::size_t max_command_line = 512;  // RFC 5321 4.5.3.1.4, CRLF included
+    std::size_t max_text_line = 1000;    // RFC 5321 4.5.3.1.6, CRLF included
+    std::uint32_t max_errors = 10;       // then "421 4.7.0" and close
+    std::uint32_t max_recipients = 1000;  // hard bound per transaction: "452 4.5.3"
+    std::size_t data_chunk_size = 64 * 1024;  // largest data_chunk handed out
+  };
+
+  enum class DataOutcome {
+    ok,
+    too_big,            // more than max_message_size octets: 552 5.3.4
+    bare_line_ending,   // a bare CR or LF inside the message: 554 5.6.0
+    line_too_long,      // a text line over max_text_line: 500 5.5.2
+  };
+
+  struct Action {
+    enum class Kind {
+      need_input,  // nothing left to do with buffered input: flush output, read, feed()
+      mail,        // MAIL accepted syntactically: path/parameters in `argument`; resolve()
+      rcpt,        // RCPT accepted syntactically: path in `argument`; resolve()
+      data_start,  // DATA with at least one recipient: open the spool file; resolve() 354 or 4xx
+      data_chunk,  // message octets, dot-unstuffed, CRLF line ends: store `data`; no resolve()
+      data_end,    // "<CRLF>.<CRLF>" seen: `outcome` says whether the message is whole; resolve()
+      close,       // flush output, then close the connection
+    };
+    Kind kind = Kind::need_input;
+    PathArgument argument;           // mail, rcpt
+    std::string_view data;           // data_chunk: valid until the next call on the protocol
+    DataOutcome outcome = DataOutcome::ok;  // data_end
+    Reply suggested;  // data_end with outcome != ok: the refusal the protocol recommends
+  };
+
+  explicit ServerProtocol(Config config);
+
+  // Appends received bytes. Call only after next() returned need_input.
+  void feed(std::string_view bytes);
+  // The peer closed its side: anything buffered that is not a whole line is discarded.
+  // next() then returns close.
+  void end_of_input();
+
+  Action next();
+
+  // Answers the decision that the last mail, rcpt, data_start or data_end action waits for.
+  // A 2xx/3xx reply applies the command (sender set, recipient added, DATA begun, transaction
+  // completed); a 4xx/5xx leaves the state as before (and counts toward max_errors only when
+  // `count_as_error`). A 421 reply also closes the session.
+  void resolve(const Reply& reply, bool count_as_error = false);
+
+  // Ends the session with this reply (421 4.3.2 at shutdown, 421 4.4.2 at a timeout): the reply
+  // is queued and next() returns close.
+  void terminate(const Reply& reply);
+
+  std::string take_output();
+  std::size_t pending_output() const { return output_.size(); }
+
+  bool in_data() const;    // reading message text: use the DATA timeout
+  bool in_transaction() const;  // between an accepted MAIL and the end of the transaction
+  bool awaiting_decision() const;
+  bool closed() const;
+
+  // What the client said so far (for logs, the Received header and the envelope).
+  const std::string& helo() const { return helo_; }
+  bool esmtp() const { return esmtp_; }
+  const Path& sender() const { return sender_; }
+  const std::vector<Path>& recipients() const { return recipients_; }
+  const std::string& body_type() const { return body_type_; }  // "", "7BIT", "8BITMIME"
+  bool smtputf8() const { return smtputf8_; }
+  std::uint64_t message_size() const { return message_size_; }  // octets of the last DATA
+
+ private:
+  // Implementation state; see daemon/smtp/server_protocol.cpp.
+  enum class State { command, data, closed };
+  enum class Pending { none, mail, rcpt, data_start, data_end };
+
+  Config config_;
+  State state_ = State::command;
+  Pending pending_ = Pending::none;
+  std::string input_;
+  std::size_t input_pos_ = 0;
+  std::string output_;
+  std::string chunk_;
+  bool input_ended_ = false;
+  bool discarding_long_line_ = false;
+  std::uint32_t errors_ = 0;
+
+  std::string helo_;
+  bool esmtp_ = false;
+  bool have_sender_ = false;
+  Path sender_;
+  PathArgument pending_argument_;
+  std::vector<Path> recipients_;
+  std::string body_type_;
+  bool smtputf8_ = false;
+  std::uint64_t message_size_ = 0;
+  std::uint64_t declared_size_ = 0;
+  DataOutcome data_outcome_ = DataOutcome::ok;
+  bool data_at_line_start_ = true;
+  std::size_t data_line_length_ = 0;
+};
+
+}  // namespace policy_relay::smtp

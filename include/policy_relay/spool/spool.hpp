@@ -1,0 +1,124 @@
+#pragma once
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <vector>
+
+#include "policy_relay/envelope.hpp"
+
+namespace policy_relay::spool {
+
+class GroupCommitter;
+
+// A message on disk: the envelope and where the message octets begin in the file.
+struct StoredMessage {
+  Envelope envelope;
+  std::string path;              // the committed file: DIR/queue/ID
+  std::uint64_t body_offset = 0;  // the message starts here ...
+  std::uint64_t body_size = 0;    // ... and is this long (Received header included)
+  std::vector<std::string> done_recipients;  // already delivered or bounced (ID.state)
+};
+
+// One message being received. Octets are written through a bounded buffer to DIR/incoming/ID;
+// nothing is visible to recovery or delivery until Spool::commit() succeeds.
+class MessageWriter {
+ public:
+  MessageWriter() = default;
+  MessageWriter(MessageWriter&&) noexcept;
+  MessageWriter& operator=(MessageWriter&&) noexcept;
+  MessageWriter(const MessageWriter&) = delete;
+  MessageWriter& operator=(const MessageWriter&) = delete;
+  ~MessageWriter();  // an uncommitted message is removed
+
+  bool is_open() const { return fd_ >= 0; }
+  const std::string& id() const { return id_; }
+  std::uint64_t body_size() const { return body_size_; }
+
+  // Appends message octets. A failure (disk full, I/O error) is sticky: later writes are
+  // ignored and commit() reports it.
+  std::error_code write(std::string_view octets);
+  // Drops the message: the partial file is removed.
+  void abort();
+
+ private:
+  friend class Spool;
+  std::error_code flush();
+
+  int fd_ = -1;
+  std::string id_;
+  std::string incoming_path_;
+  std::string buffer_;
+  std::uint64_t body_size_ = 0;
+  std::error_code error_;
+};
+
+// The durable queue (DESIGN.md "Delivery semantics"). Layout under `directory`:
+//   incoming/ID        being received; removed at recovery
+//   queue/ID           committed: envelope header, blank line, message octets
+//   queue/ID.state     recipients already finished, one per line (rewritten atomically)
+// commit() returns only after the file's data and the queue directory entry are on disk:
+// file fsync, rename into queue/, directory fsync. Concurrent commits are grouped: one thread
+// syncs a whole batch, then renames the batch and syncs the directory once.
+class Spool {
+ public:
+  struct Config {
+    std::string directory;
+    std::uint64_t min_free_space = 0;
+    std::size_t write_buffer = 64 * 1024;  // bound on octets held per writer before write(2)
+  };
+
+  // Creates the directories if needed (mode 0700) and starts the commit thread.
+  explicit Spool(Config config);
+  ~Spool();
+  Spool(const Spool&) = delete;
+  Spool& operator=(const Spool&) = delete;
+
+  // At start-up, before any session: removes partial files (incoming/, torn queue entries) and
+  // returns every committed message in arrival order.
+  std::vector<StoredMessage> recover();
+
+  // Whether the file system holding the spool has at least min_free_space available.
+  bool has_free_space() const;
+
+  // Starts a message: assigns envelope.id, writes the envelope header. The envelope's
+  // recipients and sender must be final.
+  std::error_code open(Envelope& envelope, MessageWriter& writer);
+
+  // Makes the message durable (see class comment); on success the writer is closed and the
+  // message is in queue/. Completes on `executor`.
+  boost::asio::awaitable<std::error_code> commit(MessageWriter& writer,
+                                                 boost::asio::any_io_executor executor);
+
+  // Stores a whole small message (a DSN) in one call: open, write, commit.
+  boost::asio::awaitable<std::error_code> store(Envelope& envelope, std::string_view message,
+                                                boost::asio::any_io_executor executor);
+
+  // Reads a committed message's envelope and state (for delivery after recovery or a retry).
+  std::error_code load(const std::string& id, StoredMessage& out) const;
+
+  // Records recipients as finished so that a restart does not deliver to them again.
+  std::error_code mark_done(const std::string& id, const std::vector<std::string>& recipients);
+
+  // The message is finished (delivered or bounced): removes it and its state.
+  void remove(const std::string& id);
+
+  const std::string& directory() const { return config_.directory; }
+  std::string queue_path(const std::string& id) const;
+
+ private:
+  std::string new_id();
+
+  Config config_;
+  std::string incoming_dir_;
+  std::string queue_dir_;
+  int queue_dir_fd_ = -1;
+  std::uint64_t id_sequence_ = 0;
+  std::unique_ptr<GroupCommitter> committer_;
+};
+
+}  // namespace policy_relay::spool

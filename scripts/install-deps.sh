@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Installs every Debian 12 package policy-relay needs to build, run and test.
+# Idempotent; run as root (or through sudo). See README "Quick start".
+set -euo pipefail
+
+if [ "$(id -u)" -ne 0 ]; then
+  exec sudo "$0" "$@"
+fi
+
+export DEBIAN_FRONTEND=noninteractive
+# postfix is installed only for smtp-source/smtp-sink; never configure its daemon.
+echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
+
+packages=(
+  build-essential cmake pkg-config ninja-build
+  libboost1.81-dev libboost-json1.81-dev
+  libssl-dev libspdlog-dev libfmt-dev libtomlplusplus-dev libmimetic-dev doctest-dev
+  libsystemd-dev
+  clang-format
+  postfix swaks libnet-ssleay-perl python3 python3-aiosmtpd
+  openssl procps psmisc time
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+
+if [ "${#missing[@]}" -gt 0 ]; then
+  apt-get update
+  apt-get install -y --no-install-recommends "${missing[@]}"
+fi
+
+# The postfix package may try to start its daemon; the relay's tests never use it.
+if command -v postfix >/dev/null 2>&1; then
+  postfix stop >/dev/null 2>&1 || true
+fi
