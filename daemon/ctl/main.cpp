@@ -1,0 +1,2 @@
+// policy-relayctl entry point; its commands land in the next commits.
+int main() { return 0; }

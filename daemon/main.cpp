@@ -1,0 +1,2 @@
+// policy-relayd entry point; the server wiring lands in the next commits.
+int main() { return 0; }
