@@ -18,9 +18,9 @@ class GroupCommitter;
 // A message on disk: the envelope and where the message octets begin in the file.
 struct StoredMessage {
   Envelope envelope;
-  std::string path;              // the committed file: DIR/queue/ID
-  std::uint64_t body_offset = 0;  // the message starts here ...
-  std::uint64_t body_size = 0;    // ... and is this long (Received header included)
+  std::string path;                          // the committed file: DIR/queue/ID
+  std::uint64_t body_offset = 0;             // the message starts here ...
+  std::uint64_t body_size = 0;               // ... and is this long (Received header included)
   std::vector<std::string> done_recipients;  // already delivered or bounced (ID.state)
 };
 
@@ -53,6 +53,7 @@ class MessageWriter {
   std::string id_;
   std::string incoming_path_;
   std::string buffer_;
+  std::size_t buffer_limit_ = 64 * 1024;
   std::uint64_t body_size_ = 0;
   std::error_code error_;
 };
@@ -108,6 +109,13 @@ class Spool {
   void remove(const std::string& id);
 
   const std::string& directory() const { return config_.directory; }
+  // Batches and messages committed so far (how well concurrent commits are grouped).
+  struct CommitStats {
+    std::uint64_t batches = 0;
+    std::uint64_t messages = 0;
+    std::uint64_t largest_batch = 0;
+  };
+  CommitStats commit_stats() const;
   std::string queue_path(const std::string& id) const;
 
  private:

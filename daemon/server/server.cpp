@@ -1,0 +1,163 @@
+#include "policy_relay/server/server.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/ip/v6_only.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <exception>
+#include <system_error>
+
+#include "policy_relay/log/log.hpp"
+
+namespace asio = boost::asio;
+using namespace boost::asio::experimental::awaitable_operators;
+using boost::asio::ip::tcp;
+
+namespace policy_relay::server {
+
+namespace {
+
+constexpr auto as_tuple_awaitable = asio::as_tuple(asio::use_awaitable);
+
+std::string format_endpoint(const tcp::endpoint& endpoint) {
+  const auto address = endpoint.address().to_string();
+  return endpoint.address().is_v6() ? "[" + address + "]:" + std::to_string(endpoint.port())
+                                    : address + ":" + std::to_string(endpoint.port());
+}
+
+void log_exception(std::string_view where, std::exception_ptr error) {
+  if (!error) {
+    return;
+  }
+  try {
+    std::rethrow_exception(error);
+  } catch (const std::exception& e) {
+    log::Event("internal_error", log::Level::error).add("where", where).add("what", e.what());
+  }
+}
+
+}  // namespace
+
+Server::Server(asio::io_context& io, config::ConfigPtr config, SessionServices services)
+    : io_(io), config_(std::move(config)), services_(services) {}
+
+void Server::start() {
+  for (const auto& listen : config_->server.listen) {
+    const tcp::endpoint endpoint(asio::ip::make_address(listen.host), listen.port);
+    auto acceptor = std::make_unique<tcp::acceptor>(io_);
+    acceptor->open(endpoint.protocol());
+    acceptor->set_option(tcp::acceptor::reuse_address(true));
+    if (endpoint.address().is_v6()) {
+      acceptor->set_option(asio::ip::v6_only(true));
+    }
+    acceptor->bind(endpoint);
+    // A large backlog: bursts of hundreds of clients must queue, not be refused.
+    acceptor->listen(asio::socket_base::max_listen_connections);
+    log::Event("listening").add("address", format_endpoint(acceptor->local_endpoint()));
+    acceptors_.push_back(std::move(acceptor));
+  }
+  for (auto& acceptor : acceptors_) {
+    asio::co_spawn(io_, accept_loop(*acceptor),
+                   [](std::exception_ptr error) { log_exception("accept_loop", error); });
+  }
+}
+
+asio::awaitable<void> Server::accept_loop(tcp::acceptor& acceptor) {
+  asio::steady_timer backoff(io_);
+  while (!stopping_) {
+    auto [ec, socket] = co_await acceptor.async_accept(as_tuple_awaitable);
+    if (stopping_) {
+      break;
+    }
+    if (ec) {
+      if (ec == asio::error::operation_aborted) {
+        break;
+      }
+      // EMFILE and friends: wait a little instead of spinning.
+      log::Event("accept_error", log::Level::warn).add("error", ec.message());
+      backoff.expires_after(std::chrono::milliseconds(100));
+      co_await backoff.async_wait(as_tuple_awaitable);
+      continue;
+    }
+    launch(std::move(socket));
+  }
+}
+
+void Server::launch(tcp::socket socket) {
+  boost::system::error_code ec;
+  const auto remote = socket.remote_endpoint(ec);
+  if (ec) {
+    return;  // the client is already gone
+  }
+  const std::string address = remote.address().to_string();
+  const auto& limits = config_->server;
+  if (sessions_.size() >= limits.max_connections) {
+    log::Event("reject")
+        .add("client", format_endpoint(remote))
+        .add("rule", "max_connections")
+        .add("code", 421);
+    asio::co_spawn(io_,
+                   refuse(std::move(socket), "421 4.7.0 " + limits.hostname +
+                                                 " Too many connections, try again later\r\n"),
+                   asio::detached);
+    return;
+  }
+  auto& per_ip = sessions_per_ip_[address];
+  if (per_ip >= limits.max_connections_per_ip) {
+    log::Event("reject")
+        .add("client", format_endpoint(remote))
+        .add("rule", "max_connections_per_ip")
+        .add("code", 421);
+    asio::co_spawn(io_,
+                   refuse(std::move(socket), "421 4.7.0 " + limits.hostname +
+                                                 " Too many connections from your address\r\n"),
+                   asio::detached);
+    return;
+  }
+  ++per_ip;
+  auto session =
+      std::make_shared<Session>(std::move(socket), config_, services_, next_session_number_++);
+  sessions_.push_front(session);
+  const auto position = sessions_.begin();
+  asio::co_spawn(io_, session->run(), [this, position, address](std::exception_ptr error) {
+    log_exception("session", error);
+    sessions_.erase(position);
+    const auto counter = sessions_per_ip_.find(address);
+    if (counter != sessions_per_ip_.end() && --counter->second == 0) {
+      sessions_per_ip_.erase(counter);
+    }
+  });
+}
+
+asio::awaitable<void> Server::refuse(tcp::socket socket, std::string reply) {
+  asio::steady_timer deadline(io_);
+  deadline.expires_after(std::chrono::seconds(5));
+  co_await (asio::async_write(socket, asio::buffer(reply), as_tuple_awaitable) ||
+            deadline.async_wait(as_tuple_awaitable));
+  boost::system::error_code ignored;
+  socket.shutdown(tcp::socket::shutdown_both, ignored);
+  socket.close(ignored);
+}
+
+void Server::begin_shutdown() {
+  stopping_ = true;
+  for (auto& acceptor : acceptors_) {
+    boost::system::error_code ignored;
+    acceptor->close(ignored);
+  }
+  for (auto& session : sessions_) {
+    session->request_shutdown();
+  }
+}
+
+void Server::close_all() {
+  for (auto& session : sessions_) {
+    session->force_close();
+  }
+}
+
+}  // namespace policy_relay::server

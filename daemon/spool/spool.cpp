@@ -1,0 +1,304 @@
+#include "policy_relay/spool/spool.hpp"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <boost/asio/async_result.hpp>
+#include <boost/asio/execution/outstanding_work.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/prefer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <cerrno>
+#include <charconv>
+#include <chrono>
+#include <cstdio>
+#include <stdexcept>
+
+#include "policy_relay/log/log.hpp"
+#include "policy_relay/spool/envelope_format.hpp"
+#include "policy_relay/spool/group_committer.hpp"
+#include "policy_relay/spool/spool_files.hpp"
+
+namespace asio = boost::asio;
+
+namespace policy_relay::spool {
+
+namespace {
+
+std::error_code last_error() {
+  return {errno, std::system_category()};
+}
+
+void make_directory(const std::string& path) {
+  if (::mkdir(path.c_str(), 0700) != 0 && errno != EEXIST) {
+    throw std::runtime_error("cannot create spool directory " + path + ": " +
+                             last_error().message());
+  }
+}
+
+std::string hex_id(std::uint64_t value) {
+  char text[17];
+  std::snprintf(text, sizeof text, "%013llX", static_cast<unsigned long long>(value));
+  return text;
+}
+
+}  // namespace
+
+// ---- MessageWriter ----
+
+MessageWriter::MessageWriter(MessageWriter&& other) noexcept {
+  *this = std::move(other);
+}
+
+MessageWriter& MessageWriter::operator=(MessageWriter&& other) noexcept {
+  if (this != &other) {
+    abort();
+    fd_ = std::exchange(other.fd_, -1);
+    id_ = std::move(other.id_);
+    incoming_path_ = std::move(other.incoming_path_);
+    buffer_ = std::move(other.buffer_);
+    buffer_limit_ = other.buffer_limit_;
+    body_size_ = other.body_size_;
+    error_ = other.error_;
+  }
+  return *this;
+}
+
+MessageWriter::~MessageWriter() {
+  abort();
+}
+
+std::error_code MessageWriter::write(std::string_view octets) {
+  if (error_ || fd_ < 0) {
+    return error_ ? error_ : std::make_error_code(std::errc::bad_file_descriptor);
+  }
+  body_size_ += octets.size();
+  if (buffer_.size() + octets.size() <= buffer_limit_) {
+    buffer_.append(octets);
+    return {};
+  }
+  if (auto ec = flush()) {
+    return ec;
+  }
+  if (octets.size() >= buffer_limit_) {
+    error_ = write_all(fd_, octets);
+    return error_;
+  }
+  buffer_.append(octets);
+  return {};
+}
+
+std::error_code MessageWriter::flush() {
+  if (!error_ && !buffer_.empty()) {
+    error_ = write_all(fd_, buffer_);
+    buffer_.clear();
+  }
+  return error_;
+}
+
+void MessageWriter::abort() {
+  if (fd_ >= 0) {
+    ::close(fd_);
+    ::unlink(incoming_path_.c_str());
+    fd_ = -1;
+  }
+  buffer_.clear();
+}
+
+// ---- Spool ----
+
+Spool::Spool(Config config)
+    : config_(std::move(config)),
+      incoming_dir_(config_.directory + "/incoming"),
+      queue_dir_(config_.directory + "/queue") {
+  make_directory(config_.directory);
+  make_directory(incoming_dir_);
+  make_directory(queue_dir_);
+  queue_dir_fd_ = ::open(queue_dir_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (queue_dir_fd_ < 0) {
+    throw std::runtime_error("cannot open " + queue_dir_ + ": " + last_error().message());
+  }
+  committer_ = std::make_unique<GroupCommitter>(queue_dir_fd_);
+}
+
+Spool::~Spool() {
+  committer_.reset();
+  ::close(queue_dir_fd_);
+}
+
+Spool::CommitStats Spool::commit_stats() const {
+  const auto stats = committer_->stats();
+  return {stats.batches, stats.jobs, stats.largest_batch};
+}
+
+std::string Spool::queue_path(const std::string& id) const {
+  return queue_dir_ + "/" + id;
+}
+
+std::string Spool::new_id() {
+  // Ids sort in arrival order: microseconds since the epoch, strictly increasing in a process.
+  const auto now = std::chrono::duration_cast<std::chrono::microseconds>(
+                       std::chrono::system_clock::now().time_since_epoch())
+                       .count();
+  id_sequence_ = std::max<std::uint64_t>(id_sequence_ + 1, static_cast<std::uint64_t>(now));
+  return hex_id(id_sequence_);
+}
+
+bool Spool::has_free_space() const {
+  struct statvfs info {};
+  if (::statvfs(config_.directory.c_str(), &info) != 0) {
+    return false;
+  }
+  const std::uint64_t available = static_cast<std::uint64_t>(info.f_bavail) * info.f_frsize;
+  return available >= config_.min_free_space;
+}
+
+std::error_code Spool::open(Envelope& envelope, MessageWriter& writer) {
+  writer.abort();
+  for (int attempt = 0; attempt < 16; ++attempt) {
+    envelope.id = new_id();
+    std::string header;
+    if (auto ec = serialize_envelope(envelope, header)) {
+      return ec;
+    }
+    const std::string path = incoming_dir_ + "/" + envelope.id;
+    const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0) {
+      if (errno == EEXIST) {
+        continue;  // the clock went back and met an old id: take the next one
+      }
+      return last_error();
+    }
+    writer.fd_ = fd;
+    writer.id_ = envelope.id;
+    writer.incoming_path_ = path;
+    writer.buffer_limit_ = config_.write_buffer;
+    writer.buffer_ = std::move(header);
+    writer.body_size_ = 0;
+    writer.error_ = {};
+    return {};
+  }
+  return std::make_error_code(std::errc::file_exists);
+}
+
+asio::awaitable<std::error_code> Spool::commit(MessageWriter& writer,
+                                               asio::any_io_executor executor) {
+  if (!writer.is_open()) {
+    co_return std::make_error_code(std::errc::bad_file_descriptor);
+  }
+  if (auto ec = writer.flush()) {
+    writer.abort();
+    co_return ec;
+  }
+  GroupCommitter::Job job;
+  job.fd = writer.fd_;
+  job.incoming_path = writer.incoming_path_;
+  job.queue_path = queue_path(writer.id_);
+  writer.fd_ = -1;  // the committer owns the descriptor and the file from here on
+
+  auto result = co_await asio::async_initiate<decltype(asio::use_awaitable), void(std::error_code)>(
+      [this, &job, executor](auto handler) mutable {
+        // Keep the event loop alive while the commit is in flight; complete on `executor`.
+        auto tracked = asio::prefer(executor, asio::execution::outstanding_work.tracked);
+        auto shared = std::make_shared<decltype(handler)>(std::move(handler));
+        job.done = [shared, tracked](std::error_code ec) {
+          asio::post(tracked, [shared, ec]() mutable { (*shared)(ec); });
+        };
+        committer_->submit(std::move(job));
+      },
+      asio::use_awaitable);
+  co_return result;
+}
+
+asio::awaitable<std::error_code> Spool::store(Envelope& envelope, std::string_view message,
+                                              asio::any_io_executor executor) {
+  MessageWriter writer;
+  if (auto ec = open(envelope, writer)) {
+    co_return ec;
+  }
+  if (auto ec = writer.write(message)) {
+    co_return ec;
+  }
+  co_return co_await commit(writer, executor);
+}
+
+std::error_code Spool::load(const std::string& id, StoredMessage& out) const {
+  const std::string path = queue_path(id);
+  std::string block;
+  std::uint64_t file_size = 0;
+  if (auto ec = read_envelope_block(path, block, file_size)) {
+    return ec;
+  }
+  StoredMessage message;
+  if (auto ec = parse_envelope(block, message.envelope)) {
+    return ec;
+  }
+  message.path = path;
+  message.body_offset = block.size();
+  message.body_size = file_size - block.size();
+  message.done_recipients = read_lines(path + ".state");
+  out = std::move(message);
+  return {};
+}
+
+std::error_code Spool::mark_done(const std::string& id,
+                                 const std::vector<std::string>& recipients) {
+  const std::string state_path = queue_path(id) + ".state";
+  std::vector<std::string> done = read_lines(state_path);
+  done.insert(done.end(), recipients.begin(), recipients.end());
+  std::string text;
+  for (const auto& recipient : done) {
+    text.append(recipient).append("\n");
+  }
+  // Not fsynced: losing it in a crash only means a recipient may get the message twice.
+  return replace_file(state_path, text);
+}
+
+void Spool::remove(const std::string& id) {
+  const std::string path = queue_path(id);
+  ::unlink((path + ".state").c_str());
+  ::unlink(path.c_str());
+}
+
+std::vector<StoredMessage> Spool::recover() {
+  for (const auto& name : list_directory(incoming_dir_)) {
+    ::unlink((incoming_dir_ + "/" + name).c_str());
+    log::Event("spool_recover", log::Level::info).add("removed", "incoming/" + name);
+  }
+  std::vector<std::string> names = list_directory(queue_dir_);
+  std::sort(names.begin(), names.end());
+  std::vector<StoredMessage> messages;
+  for (const auto& name : names) {
+    const std::string path = queue_dir_ + "/" + name;
+    if (name.ends_with(".state")) {
+      if (::access(path.substr(0, path.size() - 6).c_str(), F_OK) != 0) {
+        ::unlink(path.c_str());  // its message was finished before the crash
+      }
+      continue;
+    }
+    if (name.ends_with(".tmp")) {
+      ::unlink(path.c_str());
+      continue;
+    }
+    StoredMessage message;
+    if (auto ec = load(name, message); ec || message.envelope.id != name) {
+      // Never delete what may be someone's mail: set it aside for the operator.
+      const std::string corrupt_dir = config_.directory + "/corrupt";
+      make_directory(corrupt_dir);
+      ::rename(path.c_str(), (corrupt_dir + "/" + name).c_str());
+      log::Event("spool_corrupt", log::Level::error).add("file", path).add("moved_to", corrupt_dir);
+      continue;
+    }
+    std::uint64_t sequence = 0;
+    std::from_chars(name.data(), name.data() + name.size(), sequence, 16);
+    id_sequence_ = std::max(id_sequence_, sequence);
+    messages.push_back(std::move(message));
+  }
+  return messages;
+}
+
+}  // namespace policy_relay::spool

@@ -1,0 +1,50 @@
+#pragma once
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <cstdint>
+#include <list>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "policy_relay/config/config.hpp"
+#include "policy_relay/server/session.hpp"
+
+namespace policy_relay::server {
+
+// The listeners and the set of live sessions. Enforces server.max_connections and
+// server.max_connections_per_ip ("421 4.7.0" to the connection over a limit) and runs the
+// graceful stop (SIGTERM).
+class Server {
+ public:
+  Server(boost::asio::io_context& io, config::ConfigPtr config, SessionServices services);
+
+  // Binds every address of server.listen (throws std::system_error at start-up when one
+  // cannot be bound) and starts accepting. Logs `listening` with the bound address.
+  void start();
+
+  // Stops accepting and asks every session to end (see Session::request_shutdown).
+  void begin_shutdown();
+  // Closes the sessions still running (shutdown deadline).
+  void close_all();
+  std::size_t session_count() const { return sessions_.size(); }
+
+ private:
+  boost::asio::awaitable<void> accept_loop(boost::asio::ip::tcp::acceptor& acceptor);
+  boost::asio::awaitable<void> refuse(boost::asio::ip::tcp::socket socket, std::string reply);
+  void launch(boost::asio::ip::tcp::socket socket);
+
+  boost::asio::io_context& io_;
+  config::ConfigPtr config_;
+  SessionServices services_;
+  std::vector<std::unique_ptr<boost::asio::ip::tcp::acceptor>> acceptors_;
+  std::list<std::shared_ptr<Session>> sessions_;
+  std::unordered_map<std::string, std::uint32_t> sessions_per_ip_;
+  std::uint64_t next_session_number_ = 1;
+  bool stopping_ = false;
+};
+
+}  // namespace policy_relay::server

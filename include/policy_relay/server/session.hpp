@@ -1,0 +1,73 @@
+#pragma once
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <variant>
+
+#include "policy_relay/config/config.hpp"
+#include "policy_relay/smtp/server_protocol.hpp"
+#include "policy_relay/spool/spool.hpp"
+
+namespace policy_relay::delivery {
+class Scheduler;
+}
+
+namespace policy_relay::server {
+
+// What every session uses; owned by the daemon, outlives all sessions.
+struct SessionServices {
+  spool::Spool& spool;
+  delivery::Scheduler& scheduler;
+};
+
+// One SMTP connection: a thin adapter between the socket and smtp::ServerProtocol. It reads
+// only when the protocol asks for input and every read and write has a deadline
+// (server.command_timeout, server.data_timeout). The message body streams to the spool as it
+// arrives: at most one read buffer and one protocol chunk are held in memory.
+class Session : public std::enable_shared_from_this<Session> {
+ public:
+  Session(boost::asio::ip::tcp::socket socket, config::ConfigPtr config, SessionServices& services,
+          std::uint64_t number);
+
+  boost::asio::awaitable<void> run();
+
+  // SIGTERM: an idle session (not in DATA) gets "421 4.3.2" at once; a session in DATA
+  // finishes its transaction first, then gets the 421.
+  void request_shutdown();
+  // The shutdown deadline passed: close now (an unfinished message is dropped, never acked).
+  void force_close();
+
+  const std::string& client_address() const { return client_address_; }
+
+ private:
+  boost::asio::awaitable<bool> flush();
+  boost::asio::awaitable<void> read_more();
+  boost::asio::awaitable<void> handle_data_end(const smtp::ServerProtocol::Action& action);
+  smtp::Reply handle_mail();
+  smtp::Reply handle_data_start();
+  std::chrono::milliseconds current_timeout() const;
+  void log_refusal(const smtp::Reply& reply, std::string_view rule, std::string_view clause);
+
+  boost::asio::ip::tcp::socket socket_;
+  boost::asio::steady_timer timer_;
+  config::ConfigPtr config_;
+  SessionServices& services_;
+  std::uint64_t number_;
+  std::string client_address_;
+  std::string client_endpoint_;
+  smtp::ServerProtocol protocol_;
+  spool::MessageWriter writer_;
+  Envelope envelope_;
+  std::string read_buffer_;
+  bool reading_ = false;
+  bool shutting_down_ = false;
+  std::uint32_t messages_ = 0;
+  std::chrono::steady_clock::time_point started_;
+};
+
+}  // namespace policy_relay::server
