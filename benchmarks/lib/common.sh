@@ -197,6 +197,11 @@ relay_probe_keys() {
   log "optional relay keys accepted: ${RELAY_ACCEPTED_KEYS[*]:-none}"
 }
 
+# A command prefix for the daemon (e.g. valgrind, which keeps the pid); and how long to wait
+# for its "event=listening" line.
+RELAY_WRAPPER=(env)
+RELAY_START_TIMEOUT=15
+
 # start_relayd RELAYD RUN_DIR SINK_PORT CONNECTIONS: sets RELAY_PID, RELAY_PORT, RELAY_LOG.
 start_relayd() {
   local relayd=$1 dir=$2 sink_port=$3 connections=$4
@@ -204,12 +209,13 @@ start_relayd() {
   RELAY_LOG="$dir/relayd.log"
   write_relay_config "$dir/relay.toml" "$dir/spool" "$RELAY_LOG" "$sink_port" "$connections" \
     "${RELAY_ACCEPTED_KEYS[@]}"
-  "$relayd" --config "$dir/relay.toml" >"$dir/relayd.out" 2>&1 &
+  "${RELAY_WRAPPER[@]}" "$relayd" --config "$dir/relay.toml" >"$dir/relayd.out" 2>&1 &
   RELAY_PID=$!
   STARTED_PIDS+=("$RELAY_PID")
-  RELAY_PORT=$("$PY" "$HELPER" wait-log "$RELAY_LOG" 'event=listening address=127\.0\.0\.1:(\d+)' 15) || {
+  RELAY_PORT=$("$PY" "$HELPER" wait-log "$RELAY_LOG" 'event=listening address=127\.0\.0\.1:(\d+)' \
+    "$RELAY_START_TIMEOUT") || {
     cat "$dir/relayd.out" "$RELAY_LOG" >&2 2>/dev/null
-    die "policy-relayd did not log event=listening within 15 s"
+    die "policy-relayd did not log event=listening within $RELAY_START_TIMEOUT s"
   }
   "$PY" "$HELPER" wait-port "$RELAY_PORT" 5 || die "policy-relayd is not accepting on $RELAY_PORT"
 }
