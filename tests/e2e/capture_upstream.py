@@ -12,7 +12,7 @@ port on stdout, alone on one line, once it accepts connections.
 
 Every accepted transaction becomes two files in DIR, both renamed into place:
     SEQ.eml   the message octets exactly as received (after dot-unstuffing, CRLF kept)
-    SEQ.json  {"seq", "mail_from", "rcpt_tos", "mail_options", "rcpt_options", "helo",
+    SEQ.json  {"seq", "mail_from" ("" for <>), "rcpt_tos", "mail_options", "rcpt_options", "helo",
                "peer", "size", "received_at", "pid"}; written after SEQ.eml, so a reader that
                sees SEQ.json can rely on SEQ.eml.
 SEQ sorts in arrival order, also across restarts of the server on the same DIR.
@@ -24,6 +24,8 @@ Rules (shell-style patterns matched against the lower-cased recipient address):
     --rcpt-times N   each --rcpt rule fires for the first N matching recipients only
     --data-times N   each --data rule fires for the first N matching transactions only
                      (0, the default, means always, for both)
+    --stall SECONDS  the first --stall-times DATA commands (default 1) wait this long before
+                     answering "451 4.4.2 Stalled" (not stored): an upstream that hangs
 Refused transactions are not stored; each refusal is printed to stderr.
 """
 
@@ -47,8 +49,11 @@ def parse_rule(text):
 
 
 class CaptureHandler:
-    def __init__(self, directory, rcpt_rules, data_rules, rcpt_times, data_times):
+    def __init__(self, directory, rcpt_rules, data_rules, rcpt_times, data_times, stall,
+                 stall_times):
         self.directory = directory
+        self.stall = stall
+        self.stall_times = stall_times
         self.rcpt_rules = rcpt_rules
         self.data_rules = data_rules
         self.rcpt_times = rcpt_times
@@ -83,6 +88,11 @@ class CaptureHandler:
         return None
 
     async def handle_DATA(self, server, session, envelope):
+        if self.stall and self.stall_times > 0:
+            self.stall_times -= 1
+            print(f"capture: DATA {envelope.rcpt_tos} stalls {self.stall}s", file=sys.stderr, flush=True)
+            await asyncio.sleep(self.stall)
+            return "451 4.4.2 Stalled"
         refusal = self._data_refusal(envelope)
         if refusal is not None:
             print(f"capture: DATA {envelope.rcpt_tos} -> {refusal}", file=sys.stderr, flush=True)
@@ -92,7 +102,7 @@ class CaptureHandler:
         content = envelope.original_content or b""
         record = {
             "seq": name,
-            "mail_from": envelope.mail_from,
+            "mail_from": "" if envelope.mail_from == "<>" else envelope.mail_from,  # aiosmtpd keeps <>
             "rcpt_tos": list(envelope.rcpt_tos),
             "mail_options": list(envelope.mail_options),
             "rcpt_options": list(envelope.rcpt_options),
@@ -118,7 +128,7 @@ class CaptureHandler:
 
 async def serve(arguments):
     handler = CaptureHandler(arguments.dir, arguments.rcpt, arguments.data, arguments.rcpt_times,
-                             arguments.data_times)
+                             arguments.data_times, arguments.stall, arguments.stall_times)
     loop = asyncio.get_running_loop()
 
     def make_protocol():
@@ -145,6 +155,8 @@ def main():
     parser.add_argument("--data", type=parse_rule, action="append", default=[])
     parser.add_argument("--rcpt-times", type=int, default=0)
     parser.add_argument("--data-times", type=int, default=0)
+    parser.add_argument("--stall", type=float, default=0.0)
+    parser.add_argument("--stall-times", type=int, default=1)
     parser.add_argument("--max-size", type=int, default=64 * 1024 * 1024)
     arguments = parser.parse_args()
     os.makedirs(arguments.dir, exist_ok=True)

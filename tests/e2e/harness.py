@@ -188,7 +188,7 @@ class Captured:
 class CaptureUpstream:
     """capture_upstream.py as a child process. rcpt/data: lists of "PATTERN=REPLY" rules."""
 
-    def __init__(self, port=0, rcpt=(), data=(), data_times=0, rcpt_times=0, start=True):
+    def __init__(self, port=0, rcpt=(), data=(), data_times=0, rcpt_times=0, stall=0.0, start=True):
         self.temp_dir = make_temp_dir("capture")
         self.directory = os.path.join(self.temp_dir, "messages")
         self.port = port
@@ -196,6 +196,7 @@ class CaptureUpstream:
         self.data = list(data)
         self.data_times = data_times
         self.rcpt_times = rcpt_times
+        self.stall = stall
         self.process = None
         self.starts = 0
         self._cache = {}
@@ -215,7 +216,8 @@ class CaptureUpstream:
         assert self.process is None, "capture upstream already running"
         self.starts += 1
         arguments = [PYTHON, CAPTURE_SCRIPT, "--dir", self.directory, "--port", str(self.port),
-                     "--data-times", str(self.data_times), "--rcpt-times", str(self.rcpt_times)]
+                     "--data-times", str(self.data_times), "--rcpt-times", str(self.rcpt_times),
+                     "--stall", str(self.stall)]
         for rule in self.rcpt:
             arguments += ["--rcpt", rule]
         for rule in self.data:
@@ -507,9 +509,10 @@ class Relay:
 
 
 class RawClient:
-    def __init__(self, port, timeout=10.0, read_greeting=True):
+    def __init__(self, port, timeout=10.0, read_greeting=True, source="127.0.0.1"):
         self.timeout = timeout
-        self.socket = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+        self.socket = socket.create_connection(("127.0.0.1", port), timeout=timeout,
+                                               source_address=(source, 0))
         self.buffer = b""
         self.eof = False
         self.greeting = self.reply() if read_greeting else None
@@ -605,7 +608,7 @@ def dot_stuff(message):
 def simple_message(subject="test", body=b"Hello.\r\n", sender=SENDER, to="rcpt@example.org", extra=b""):
     """A small RFC 5322 message with CRLF line ends."""
     head = (f"From: <{sender}>\r\nTo: <{to}>\r\nSubject: {subject}\r\n"
-            f"Message-ID: <{subject.replace(' ', '.')}.{time.time_ns()}@client.test>\r\n").encode()
+            f"Message-ID: <{re.sub(r'[^A-Za-z0-9]+', '.', subject)}.{time.time_ns()}@client.test>\r\n").encode()
     return head + extra + b"\r\n" + body
 
 

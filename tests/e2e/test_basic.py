@@ -2,12 +2,13 @@
 Received header; the log tells the story of each transaction."""
 
 import os
+import random
 import smtplib
 import subprocess
 import unittest
 
-from harness import (SENDER, CaptureUpstream, Relay, count_header, queued_id, simple_message,
-                     split_received, wait_for)
+from harness import (SENDER, CaptureUpstream, RawClient, Relay, count_header, queued_id,
+                     simple_message, split_received, wait_for)
 
 SWAKS_MESSAGE = (b"From: <sender@edomex.gob.mx>\n"
                  b"To: <rcpt@example.org>\n"
@@ -122,6 +123,43 @@ class BasicRelayTest(unittest.TestCase):
             self.assertEqual(sorted(m.rcpt_tos[0] for m in captured), ["a@example.org", "b@example.org"])
             ids = [e["id"] for e in relay.events("accept")]
             self.assertEqual(len(set(ids)), 2, "each transaction gets its own queue id")
+
+    def test_large_message_of_dotted_lines_is_delivered_byte_exact(self):
+        # Every line starts with "." and line lengths vary, so dot-stuffing and CRLF pairs meet
+        # every buffer and chunk boundary on both the receiving and the sending side.
+        generator = random.Random(5321)
+        lines = []
+        size = 0
+        while size < 3 * 1024 * 1024:
+            line = b"." + bytes(generator.choice(b".abc xyz") for _ in range(generator.randrange(0, 300)))
+            lines.append(line)
+            size += len(line) + 2
+        message = simple_message(subject="large dotted", body=b"\r\n".join(lines) + b"\r\n")
+        with Relay(upstream=self.upstream) as relay:
+            with smtplib.SMTP("127.0.0.1", relay.port, timeout=30) as client:
+                refused = client.sendmail(SENDER, ["large@example.org"], message)  # smtplib dot-stuffs
+                self.assertEqual(refused, {})
+            delivered = self.upstream.wait_for_messages(1, timeout=30)[0]
+            self.assertEqual(len(split_received(delivered.data)[1]), len(message))
+            self.assertTrue(split_received(delivered.data)[1] == message, "the large message was altered")
+            relay.wait_queue_empty()
+
+    def test_1000_pipelined_recipients_are_accepted_and_the_1001st_gets_452_4_5_3(self):
+        recipients = [f"r{n}@example.org" for n in range(1001)]
+        with Relay(upstream=self.upstream) as relay, RawClient(relay.port) as client:
+            client.send("EHLO client.test\r\n" + f"MAIL FROM:<{SENDER}>\r\n"
+                        + "".join(f"RCPT TO:<{r}>\r\n" for r in recipients))
+            self.assertEqual(client.reply()[0], 250)
+            self.assertTrue(client.reply_line().startswith("250"))
+            replies = [client.reply_line() for _ in recipients]
+            self.assertEqual([r[:3] for r in replies[:1000]], ["250"] * 1000)
+            self.assertRegex(replies[1000], r"^452 4\.5\.3 ")
+            self.assertTrue(client.command("DATA").startswith("354"))
+            client.send(simple_message(subject="thousand") + b".\r\n")
+            self.assertRegex(client.reply_line(), r"^250 2\.0\.0 Ok: queued as ")
+            wait_for(lambda: sorted(r for m in self.upstream.messages() for r in m.rcpt_tos) == sorted(recipients[:1000]),
+                     30, message="1000 recipients delivered")
+            relay.wait_queue_empty()
 
 
 class DirectoryModeTest(unittest.TestCase):

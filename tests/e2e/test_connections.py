@@ -1,5 +1,6 @@
 """Connection limits, idle timeouts and graceful shutdown (SIGTERM)."""
 
+import os
 import signal
 import smtplib
 import socket
@@ -63,12 +64,15 @@ class ConnectionLimitTest(unittest.TestCase):
                     client.close()
 
     def test_connection_over_max_connections_gets_421(self):
-        with Relay(upstream=self.upstream, config={"server": {"max_connections": 2}}) as relay:
+        with Relay(upstream=self.upstream, config={"server": {"max_connections": 2,
+                                                              "max_connections_per_ip": 2}}) as relay:
             with RawClient(relay.port) as first, RawClient(relay.port) as second:
                 self.assertEqual((first.greeting[0], second.greeting[0]), (220, 220))
-                with RawClient(relay.port) as extra:
+                # From another loopback address, so that only the global limit applies.
+                with RawClient(relay.port, source="127.0.0.2") as extra:
                     self.assertEqual(extra.greeting[0], 421, extra.greeting)
                     self.assertTrue(extra.wait_closed())
+                relay.wait_for_event("reject", rule="max_connections")
 
     def test_idle_client_gets_421_4_4_2_after_the_command_timeout(self):
         with Relay(upstream=self.upstream, config={"server": {"command_timeout": "2s"}}) as relay:
@@ -85,6 +89,29 @@ class ConnectionLimitTest(unittest.TestCase):
                 self.assertGreater(waited, 1.5, "timed out before command_timeout")
                 self.assertLess(waited, 6, "command_timeout not applied")
                 self.assertTrue(client.wait_closed(), "the timed-out session stayed open")
+
+    def test_client_stalled_in_data_gets_421_4_4_2_after_the_data_timeout(self):
+        with Relay(upstream=self.upstream, config={"server": {"data_timeout": "2s"}}) as relay:
+            with RawClient(relay.port) as client:
+                self.assertTrue(client.command("EHLO client.test").startswith("250"))
+                self.assertTrue(client.command(f"MAIL FROM:<{SENDER}>").startswith("250"))
+                self.assertTrue(client.command("RCPT TO:<stalled@example.org>").startswith("250"))
+                self.assertTrue(client.command("DATA").startswith("354"))
+                client.send(simple_message(subject="stalled")[:60])
+                started = time.monotonic()
+                try:
+                    reply = client.reply_line(timeout=10)
+                except TimeoutError:
+                    reply = "no reply within 10 s"
+                waited = time.monotonic() - started
+                self.assertRegex(reply or "", r"^421 4\.4\.2 ")
+                self.assertGreater(waited, 1.5)
+                self.assertLess(waited, 6)
+                self.assertTrue(client.wait_closed())
+            incoming = os.path.join(relay.spool_directory, "incoming")
+            wait_for(lambda: not os.listdir(incoming), 10, message=f"an empty {incoming}")
+            self.assertEqual(relay.queued_ids(), [])
+            self.assertEqual(relay.events("accept"), [])
 
 
 class ShutdownTest(unittest.TestCase):
@@ -122,7 +149,7 @@ class ShutdownTest(unittest.TestCase):
             relay.process.send_signal(signal.SIGTERM)
             # Give the relay the signal before the rest arrives (the wait ends early if it logs it).
             try:
-                relay.wait_for_event("shutdown", timeout=2)
+                relay.wait_for_event("shutdown", timeout=2, phase="begin")
             except AssertionError:
                 pass
             self.assertIsNone(relay.process.poll(), "the relay exited with a transaction in DATA")

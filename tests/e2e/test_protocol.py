@@ -1,11 +1,14 @@
 """RFC 5321 on the wire, byte by byte, through raw sockets: pipelining, line limits, size limits,
 dot-stuffing and SMTP smuggling (bare CR / LF around the end-of-data dot)."""
 
+import os
 import smtplib
+import socket
+import time
 import unittest
 
 from harness import (SENDER, CaptureUpstream, RawClient, Relay, drain_replies, queued_id,
-                     send_canary, simple_message, split_received)
+                     dot_stuff, send_canary, simple_message, split_received, wait_for)
 
 MAX_MESSAGE_SIZE = 100 * 1024
 MAX_ERRORS = 5
@@ -184,6 +187,106 @@ class ProtocolTest(unittest.TestCase):
         self.assertRegex(final, r"^250 2\.0\.0 Ok: queued as ")
         delivered = self.upstream.wait_for_messages(1, where=lambda m: "dots@example.org" in m.rcpt_tos)
         self.assertEqual(split_received(delivered[0].data)[1], message)
+
+
+    def test_end_of_data_split_across_many_reads_is_still_found(self):
+        client = self.client()
+        client.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.assertTrue(client.command("EHLO client.test").startswith("250"))
+        self.assertTrue(client.command(f"MAIL FROM:<{SENDER}>").startswith("250"))
+        self.assertTrue(client.command("RCPT TO:<split@example.org>").startswith("250"))
+        self.assertTrue(client.command("DATA").startswith("354"))
+        message = simple_message(subject="split", body=b"a\r\n.hidden dot\r\nz\r\n")
+        wire = dot_stuff(message) + b".\r\n"
+        client.send(wire[:-40])
+        for octet in wire[-40:]:  # one octet per segment across the "CRLF . CRLF"
+            client.send(bytes([octet]))
+            time.sleep(0.005)
+        self.assertRegex(client.reply_line(), r"^250 2\.0\.0 Ok: queued as ")
+        delivered = self.upstream.wait_for_messages(1, where=lambda m: "split@example.org" in m.rcpt_tos)
+        self.assertEqual(split_received(delivered[0].data)[1], message)
+
+    def test_message_of_exactly_max_message_size_is_accepted_and_one_octet_more_is_refused(self):
+        def message_of(size, subject):
+            head = simple_message(subject=subject, body=b"")
+            filler = size - len(head)
+            lines, rest = divmod(filler, 78)
+            body = b"s" * 76 + b"\r\n"
+            message = head + body * lines
+            if rest:
+                message = head + body * (lines - 1) + b"s" * (76 + rest) + b"\r\n"
+            self.assertEqual(len(message), size)
+            return message
+
+        client = self.client()
+        exact = message_of(MAX_MESSAGE_SIZE, "exact size")
+        final = client.transaction(SENDER, ["exact@example.org"], exact)
+        self.assertRegex(final, r"^250 2\.0\.0 Ok: queued as ", "a message of exactly max_message_size")
+        final = client.transaction(SENDER, ["oneover@example.org"], message_of(MAX_MESSAGE_SIZE + 1, "one over"))
+        self.assertRegex(final, r"^552 5\.3\.4 ", "one octet over max_message_size")
+        send_canary(self.relay, self.upstream, "after exact size")
+        self.assertEqual(self.delivered_to("oneover@example.org"), [])
+        delivered = self.delivered_to("exact@example.org")
+        self.assertEqual(len(delivered), 1)
+        self.assertEqual(split_received(delivered[0].data)[1], exact)
+
+    def test_null_sender_is_relayed_as_null(self):
+        client = self.client()
+        final = client.transaction("", ["nullsender@example.org"], simple_message(subject="from null"))
+        self.assertRegex(final, r"^250 2\.0\.0 Ok: queued as ")
+        delivered = self.upstream.wait_for_messages(1, where=lambda m: "nullsender@example.org" in m.rcpt_tos)
+        self.assertEqual(delivered[0].mail_from, "")
+
+    def test_rset_discards_the_transaction(self):
+        client = self.client()
+        self.assertTrue(client.command("EHLO client.test").startswith("250"))
+        self.assertTrue(client.command(f"MAIL FROM:<{SENDER}>").startswith("250"))
+        self.assertTrue(client.command("RCPT TO:<discarded@example.org>").startswith("250"))
+        self.assertTrue(client.command("RSET").startswith("250"))
+        self.assertRegex(client.command("DATA"), r"^503 5\.5\.1 ")
+        final = client.transaction(SENDER, ["kept@example.org"], simple_message(subject="after rset"))
+        self.assertRegex(final, r"^250 2\.0\.0 Ok: queued as ")
+        delivered = self.upstream.wait_for_messages(1, where=lambda m: "kept@example.org" in m.rcpt_tos)
+        self.assertEqual(delivered[0].rcpt_tos, ["kept@example.org"])
+
+    def test_client_that_disconnects_inside_data_leaves_nothing_behind(self):
+        client = self.client()
+        self.assertTrue(client.command("EHLO client.test").startswith("250"))
+        self.assertTrue(client.command(f"MAIL FROM:<{SENDER}>").startswith("250"))
+        self.assertTrue(client.command("RCPT TO:<halfway@example.org>").startswith("250"))
+        self.assertTrue(client.command("DATA").startswith("354"))
+        client.send(simple_message(subject="half", body=b"x" * 70000 + b"\r\n"))
+        sessions_before = len(self.relay.events("disconnect"))
+        client.close()
+        wait_for(lambda: len(self.relay.events("disconnect")) > sessions_before, 10, message="the session ended")
+        incoming = os.path.join(self.relay.spool_directory, "incoming")
+        wait_for(lambda: not os.listdir(incoming), 10, message=f"an empty {incoming}")
+        send_canary(self.relay, self.upstream, "after disconnect")
+        self.assertEqual(self.delivered_to("halfway@example.org"), [])
+
+    def test_client_bytes_never_reach_the_log_raw(self):
+        client = self.client()
+        self.assertTrue(client.command("EHLO client.test").startswith("250"))
+        client.send(b"NOOP \x01\x1b[31m\x7f\xff\r\n")
+        client.reply_line()
+        quoted = '"a b=c\\"d"@edomex.gob.mx'
+        self.assertTrue(client.command(f"MAIL FROM:<{quoted}>").startswith("250"))
+        self.assertRegex(client.command("RCPT TO:<bad\x1b[0m@example.org>"), r"^5\d\d ")
+        self.assertTrue(client.command("RCPT TO:<quoted@example.org>").startswith("250"))
+        self.assertTrue(client.command("DATA").startswith("354"))
+        client.send(simple_message(subject="quoted sender", sender=quoted) + b".\r\n")
+        final = client.reply_line()
+        self.assertRegex(final, r"^250 2\.0\.0 Ok: queued as ")
+        delivered = self.upstream.wait_for_messages(1, where=lambda m: "quoted@example.org" in m.rcpt_tos)
+        self.assertEqual(delivered[0].mail_from, quoted)
+        accept = self.relay.wait_for_event("accept", id=queued_id(final))[0]
+        self.assertEqual(accept.get("from"), quoted, accept)
+        with open(self.relay.log_path, "rb") as file:
+            raw = file.read()
+        for forbidden in (b"\x01", b"\x1b", b"\x7f", b"\r", b"\xff"):
+            self.assertNotIn(forbidden, raw, f"raw {forbidden!r} in the log")
+        for line in raw.decode("utf-8").splitlines():
+            self.assertRegex(line, r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z level=\w+ event=\w+", line)
 
 
 if __name__ == "__main__":

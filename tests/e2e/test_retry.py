@@ -2,6 +2,7 @@
 delivers every accepted message once the upstream is back (retry_min 1s, retry_max 2s)."""
 
 import smtplib
+import time
 import unittest
 
 from harness import SENDER, CaptureUpstream, Relay, queued_id, reserve_port, simple_message, wait_for
@@ -89,6 +90,23 @@ class RetryTest(unittest.TestCase):
             relay.wait_queue_empty()
             self.assertEqual(len(upstream.messages()), 2,
                              "the recipient already delivered was sent again on the retry")
+
+
+    def test_an_upstream_that_hangs_is_timed_out_and_the_message_retried(self):
+        with CaptureUpstream(stall=30) as upstream, \
+                Relay(upstream=upstream, config={"upstream": {"command_timeout": "1s",
+                                                              "data_timeout": "1s"}}) as relay:
+            started = time.monotonic()
+            identifier = submit(relay.port, "patient@example.org", "hanging upstream")
+            delivered = upstream.wait_for_messages(1, timeout=15)
+            self.assertLess(time.monotonic() - started, 15)
+            self.assertEqual(delivered[0].rcpt_tos, ["patient@example.org"])
+            self.assertIn("stalls", upstream.stderr())
+            retry = relay.wait_for_event("retry", id=identifier)[0]
+            self.assertRegex(retry.get("reason", ""), r"^4\d\d ", retry)
+            relay.wait_for_event("deliver", id=identifier)
+            relay.wait_queue_empty()
+            self.assertEqual(len(upstream.messages()), 1)
 
 
 if __name__ == "__main__":
