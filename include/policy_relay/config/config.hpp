@@ -22,6 +22,7 @@ struct ServerConfig {
   std::vector<ListenAddress> listen{{"127.0.0.1", 2525}};
   std::vector<ListenAddress> listen_tls{};
   std::string hostname = "relay.edomex.gob.mx";
+  // CIDR "address/prefix", validated by the loader (no host bits set beyond the prefix).
   std::vector<std::string> trusted_networks{"127.0.0.1/32"};
   std::uint32_t max_connections = 2000;
   std::uint32_t max_connections_per_ip = 50;
@@ -53,7 +54,9 @@ struct UpstreamConfig {
   std::string directory;  // mode = "directory": where delivered .eml files go
   std::string host = "smtp.office365.com";
   std::uint16_t port = 587;
-  UpstreamTls tls = UpstreamTls::starttls;  // only "none" is implemented until the TLS issue
+  // Only "none" is implemented until the TLS issue: with mode = "smtp" the loader refuses the
+  // others, including this default, so a config must say tls = "none" (or mode = "directory").
+  UpstreamTls tls = UpstreamTls::starttls;
   std::uint32_t connections = 4;
   // Extension: timeouts for the upstream conversation (RFC 5321 4.5.3.2 client side).
   Duration connect_timeout = std::chrono::seconds(30);
@@ -68,7 +71,7 @@ enum class LogFormat { kv, json };
 struct LogConfig {
   std::string file = "-";  // "-" = stderr
   LogFormat format = LogFormat::kv;
-  std::string level = "info";  // trace | debug | info | warn | error
+  std::string level = "info";  // trace | debug | info | warn | error (validated by the loader)
   std::uint64_t max_size = 100ull * 1024 * 1024;
   std::uint32_t max_files = 10;
 };

@@ -32,23 +32,30 @@ class Event {
   Event& operator=(const Event&) = delete;
 
   Event& add(std::string_view key, std::string_view value);
-  Event& add(std::string_view key, const std::string& value) { return add(key, std::string_view(value)); }
+  Event& add(std::string_view key, const std::string& value) {
+    return add(key, std::string_view(value));
+  }
   Event& add(std::string_view key, const char* value) { return add(key, std::string_view(value)); }
   Event& add(std::string_view key, std::int64_t value);
   Event& add(std::string_view key, std::uint64_t value);
   Event& add(std::string_view key, int value) { return add(key, static_cast<std::int64_t>(value)); }
-  Event& add(std::string_view key, unsigned value) { return add(key, static_cast<std::uint64_t>(value)); }
+  Event& add(std::string_view key, unsigned value) {
+    return add(key, static_cast<std::uint64_t>(value));
+  }
   Event& add(std::string_view key, bool value);
 
  private:
   Level level_;
   bool enabled_;
-  std::string line_;  // kv: "event=NAME k=v ..."; json: "{\"event\":\"NAME\",...}" without the '}'
+  // The whole line being built: kv "TS level=L event=NAME k=v ..."; json "{\"ts\":...,\"k\":v"
+  // without the closing '}'. The timestamp is taken when the Event is constructed.
+  std::string line_;
 };
 
 // Escaping used by both formats, exposed for tests: kv values are quoted when they contain
 // spaces, '"', '=' or anything escaped; bytes < 0x20, 0x7f and invalid UTF-8 become \xHH.
 std::string escape_kv(std::string_view value);
+// escape_json returns the inside of a JSON string, without the surrounding quotes.
 std::string escape_json(std::string_view value);
 
 }  // namespace policy_relay::log

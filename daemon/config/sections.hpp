@@ -1,0 +1,20 @@
+#pragma once
+
+// Private to the config loader: one function per implemented section; each reads every key of
+// its table into `out` and throws ConfigError on an unknown, reserved or invalid key.
+
+#include <toml++/toml.h>
+
+#include "policy_relay/config/config.hpp"
+#include "reader.hpp"
+
+namespace policy_relay::config::detail {
+
+void read_server(Reader& reader, const toml::table& table, ServerConfig& out);
+void read_limits(Reader& reader, const toml::table& table, LimitsConfig& out);
+void read_spool(Reader& reader, const toml::table& table, SpoolConfig& out);
+void read_upstream(Reader& reader, const toml::table& table, UpstreamConfig& out);
+void read_log(Reader& reader, const toml::table& table, LogConfig& out);
+void read_messages(Reader& reader, const toml::table& table, MessagesConfig& out);
+
+}  // namespace policy_relay::config::detail
