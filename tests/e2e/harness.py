@@ -21,6 +21,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 PYTHON = "/usr/bin/python3"
@@ -640,3 +641,93 @@ def send_canary(relay, upstream, subject="canary"):
     token = subject.encode()
     upstream.wait_for_messages(1, where=lambda m: token in m.data)
     relay.wait_queue_empty()
+
+
+# ---------------------------------------------------------------------------------------------
+# Many clients at once, each message proven by the client: the pool records a token for every
+# "250 ... queued as ID" it saw, and delivered_tokens() finds the tokens at the upstream.
+
+POOL_THREADS = 4
+POOL_TOKEN = re.compile(rb"^X-Pool-Token: (\S+)\r$", re.MULTILINE)
+RECEIVED_ID = re.compile(rb" id (\S+)")
+
+
+class ClientPool:
+    """Threads that each send message after message over one connection until stopped or
+    until the connection fails; `acknowledged` maps token -> queue id for every 250 seen."""
+
+    def __init__(self, port):
+        self.port = port
+        self.lock = threading.Lock()
+        self.acknowledged = {}
+        self.unanswered = 0  # sent but the reply never came (the kill): may or may not be delivered
+        self.errors = []
+        self.stop = threading.Event()
+        self.threads = [threading.Thread(target=self.run, args=(n,), daemon=True) for n in range(POOL_THREADS)]
+
+    def start(self):
+        for thread in self.threads:
+            thread.start()
+
+    def join(self, timeout):
+        deadline = time.monotonic() + timeout
+        for thread in self.threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+        return not any(thread.is_alive() for thread in self.threads)
+
+    def count(self):
+        with self.lock:
+            return len(self.acknowledged)
+
+    def run(self, number):
+        sequence = 0
+        try:
+            client = smtplib.SMTP("127.0.0.1", self.port, timeout=10)
+            client.ehlo("pool.test")
+        except OSError as error:
+            with self.lock:
+                self.errors.append(f"thread {number} connect: {error!r}")
+            return
+        while not self.stop.is_set():
+            sequence += 1
+            token = f"t{number}-{sequence}"
+            message = simple_message(subject=f"pool {token}", to="pool@example.org",
+                                     extra=f"X-Pool-Token: {token}\r\n".encode(),
+                                     body=b"pool message\r\n" * 40)
+            try:
+                code, _ = client.mail(SENDER)
+                if code != 250:
+                    raise smtplib.SMTPException(f"MAIL {code}")
+                code, _ = client.rcpt("pool@example.org")
+                if code != 250:
+                    raise smtplib.SMTPException(f"RCPT {code}")
+                code, text = client.data(message)
+            except (OSError, smtplib.SMTPException) as error:
+                with self.lock:
+                    self.unanswered += 1
+                    self.errors.append(f"thread {number}: {error!r}")
+                break
+            if code != 250:
+                with self.lock:
+                    self.errors.append(f"thread {number}: DATA {code} {text!r}")
+                break
+            with self.lock:
+                self.acknowledged[token] = queued_id(text)
+        try:
+            client.close()
+        except OSError:
+            pass
+
+
+def delivered_tokens(upstream):
+    """token -> [(the queue id in its Received header, capture name)]"""
+    found = {}
+    for message in upstream.messages():
+        match = POOL_TOKEN.search(message.data)
+        if not match:
+            continue
+        received, _ = split_received(message.data)
+        id_match = RECEIVED_ID.search(received)
+        found.setdefault(match.group(1).decode(), []).append(
+            (id_match.group(1).decode() if id_match else None, message.name))
+    return found

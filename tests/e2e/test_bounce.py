@@ -80,5 +80,43 @@ class BounceTest(unittest.TestCase):
             self.assertEqual(len(relay.events("dsn")), 1, relay.events("dsn"))
 
 
+    def test_upstream_5xx_after_data_bounces_every_recipient_in_one_dsn(self):
+        with CaptureUpstream(data=["*@strict.example=554 5.7.1 Content rejected"]) as upstream, \
+                Relay(upstream=upstream) as relay:
+            with smtplib.SMTP("127.0.0.1", relay.port, timeout=10) as client:
+                refused = client.sendmail(SENDER, ["x@strict.example", "y@strict.example"],
+                                          simple_message(subject="content refused"))
+                self.assertEqual(refused, {})
+            dsn = upstream.wait_for_messages(1, where=lambda m: m.mail_from == "")[0]
+            self.assertEqual(dsn.rcpt_tos, [SENDER])
+            _, status = dsn_parts(dsn.data)
+            self.assertRegex(status, r"(?i)Final-Recipient:\s*rfc822;\s*x@strict\.example")
+            self.assertRegex(status, r"(?i)Final-Recipient:\s*rfc822;\s*y@strict\.example")
+            self.assertRegex(status, r"Status:\s*5\.7\.1")
+            relay.wait_queue_empty()
+            self.assertEqual([m for m in upstream.messages() if m.mail_from == SENDER], [])
+            self.assertEqual(len([m for m in upstream.messages() if m.mail_from == ""]), 1)
+
+    def test_a_recipient_deferred_past_max_age_is_bounced_as_expired(self):
+        with CaptureUpstream(rcpt=["*@busy.example=450 4.2.1 Mailbox busy, try later"]) as upstream, \
+                Relay(upstream=upstream, config={"spool": {"max_age": "3s"}}) as relay:
+            with smtplib.SMTP("127.0.0.1", relay.port, timeout=10) as client:
+                refused = client.sendmail(SENDER, ["ok@example.org", "slow@busy.example"],
+                                          simple_message(subject="expires"))
+                self.assertEqual(refused, {})
+            dsn = upstream.wait_for_messages(1, timeout=20, where=lambda m: m.mail_from == "")[0]
+            self.assertEqual(dsn.rcpt_tos, [SENDER])
+            _, status = dsn_parts(dsn.data)
+            self.assertRegex(status, r"(?i)Final-Recipient:\s*rfc822;\s*slow@busy\.example")
+            self.assertRegex(status, r"(?i)Action:\s*failed")
+            self.assertRegex(status, r"Status:\s*4\.2\.1|Status:\s*4\.4\.7", "the last temporary reason or 4.4.7")
+            self.assertNotIn("ok@example.org", status)
+            bounce = relay.wait_for_event("bounce", rcpt="slow@busy.example")[0]
+            self.assertEqual(bounce.get("expired"), "true")
+            relay.wait_queue_empty()
+            delivered = [r for m in upstream.messages() if m.mail_from == SENDER for r in m.rcpt_tos]
+            self.assertEqual(delivered, ["ok@example.org"], "the delivered recipient was sent again")
+
+
 if __name__ == "__main__":
     unittest.main()

@@ -4,11 +4,12 @@ import os
 import signal
 import smtplib
 import socket
+import subprocess
 import time
 import unittest
 
-from harness import (SENDER, CaptureUpstream, RawClient, Relay, queued_id, simple_message,
-                     split_received, wait_for)
+from harness import (SENDER, CaptureUpstream, ClientPool, RawClient, Relay, delivered_tokens,
+                     queued_id, simple_message, split_received, wait_for)
 
 IDLE_CONNECTIONS = 200
 
@@ -172,6 +173,33 @@ class ShutdownTest(unittest.TestCase):
                     1, where=lambda m: "inflight@example.org" in m.rcpt_tos)
             self.assertEqual(split_received(delivered[0].data)[1], message)
             relay.wait_queue_empty()
+
+
+    def test_sigterm_under_load_with_200_idle_sessions_exits_0_and_loses_no_acknowledged_message(self):
+        with Relay(upstream=self.upstream, config={"server": {"max_connections": 400,
+                                                              "max_connections_per_ip": 300}}) as relay:
+            idle = [RawClient(relay.port) for _ in range(IDLE_CONNECTIONS)]
+            self.addCleanup(lambda: [client.close() for client in idle])
+            load = subprocess.Popen(
+                ["smtp-source", "-s", "10", "-m", "3000", "-l", "5120", "-f", SENDER, "-t", "load@example.org",
+                 f"127.0.0.1:{relay.port}"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+            self.addCleanup(lambda: load.poll() is None and load.kill())
+            pool = ClientPool(relay.port)
+            pool.start()
+            wait_for(lambda: pool.count() >= 50, 30, message="50 acknowledged pool messages")
+            started = time.monotonic()
+            relay.stop(timeout=40)  # asserts exit status 0
+            self.assertLess(time.monotonic() - started, 35)
+            pool.stop.set()
+            self.assertTrue(pool.join(15))
+            load.communicate(timeout=15)
+            replies = {client.reply_line(timeout=5) for client in idle}
+            self.assertEqual({(r or "")[:9] for r in replies}, {"421 4.3.2"}, replies)
+            acknowledged = dict(pool.acknowledged)
+            relay.start()
+            wait_for(lambda: all(t in delivered_tokens(self.upstream) for t in acknowledged), 60,
+                     interval=0.5, message=f"{len(acknowledged)} acknowledged messages delivered after restart")
+            relay.wait_queue_empty(timeout=60)
 
 
 if __name__ == "__main__":

@@ -7,86 +7,14 @@ restarted on the same spool; every acknowledged message must reach the upstream 
 Duplicates are allowed (at most once more after a crash) and only counted."""
 
 import collections
-import re
-import smtplib
 import subprocess
-import threading
 import time
 import unittest
 
-from harness import SENDER, CaptureUpstream, Relay, queued_id, simple_message, split_received, wait_for
+from harness import (RECEIVED_ID, SENDER, CaptureUpstream, ClientPool, Relay, delivered_tokens,
+                     split_received, wait_for)
 
-POOL_THREADS = 4
 ACKS_BEFORE_KILL = 150
-TOKEN = re.compile(rb"^X-Crash-Token: (\S+)\r$", re.MULTILINE)
-RECEIVED_ID = re.compile(rb" id (\S+)")
-
-
-class ClientPool:
-    """Threads that each send message after message over one connection until stopped or
-    until the connection fails; `acknowledged` maps token -> queue id for every 250 seen."""
-
-    def __init__(self, port):
-        self.port = port
-        self.lock = threading.Lock()
-        self.acknowledged = {}
-        self.unanswered = 0  # sent but the reply never came (the kill): may or may not be delivered
-        self.errors = []
-        self.stop = threading.Event()
-        self.threads = [threading.Thread(target=self.run, args=(n,), daemon=True) for n in range(POOL_THREADS)]
-
-    def start(self):
-        for thread in self.threads:
-            thread.start()
-
-    def join(self, timeout):
-        deadline = time.monotonic() + timeout
-        for thread in self.threads:
-            thread.join(max(0.0, deadline - time.monotonic()))
-        return not any(thread.is_alive() for thread in self.threads)
-
-    def count(self):
-        with self.lock:
-            return len(self.acknowledged)
-
-    def run(self, number):
-        sequence = 0
-        try:
-            client = smtplib.SMTP("127.0.0.1", self.port, timeout=10)
-            client.ehlo("pool.test")
-        except OSError as error:
-            with self.lock:
-                self.errors.append(f"thread {number} connect: {error!r}")
-            return
-        while not self.stop.is_set():
-            sequence += 1
-            token = f"t{number}-{sequence}"
-            message = simple_message(subject=f"crash {token}", to="pool@example.org",
-                                     extra=f"X-Crash-Token: {token}\r\n".encode(),
-                                     body=b"pool message\r\n" * 40)
-            try:
-                code, _ = client.mail(SENDER)
-                if code != 250:
-                    raise smtplib.SMTPException(f"MAIL {code}")
-                code, _ = client.rcpt("pool@example.org")
-                if code != 250:
-                    raise smtplib.SMTPException(f"RCPT {code}")
-                code, text = client.data(message)
-            except (OSError, smtplib.SMTPException) as error:
-                with self.lock:
-                    self.unanswered += 1
-                    self.errors.append(f"thread {number}: {error!r}")
-                break
-            if code != 250:
-                with self.lock:
-                    self.errors.append(f"thread {number}: DATA {code} {text!r}")
-                break
-            with self.lock:
-                self.acknowledged[token] = queued_id(text)
-        try:
-            client.close()
-        except OSError:
-            pass
 
 
 class CrashTest(unittest.TestCase):
@@ -126,12 +54,12 @@ class CrashTest(unittest.TestCase):
             relay.start()
 
             def every_acknowledged_token_delivered():
-                delivered = self.delivered_tokens(upstream)
+                delivered = delivered_tokens(upstream)
                 missing = [t for t in acknowledged if t not in delivered]
                 return delivered if not missing else None
 
             def missing():
-                delivered = self.delivered_tokens(upstream)
+                delivered = delivered_tokens(upstream)
                 lost = sorted(t for t in acknowledged if t not in delivered)
                 return (f"{len(acknowledged)} acknowledged messages delivered: {len(lost)} missing, e.g. "
                         f"{[(t, acknowledged[t]) for t in lost[:5]]}; spool queue {len(relay.queued_ids())}")
@@ -163,20 +91,6 @@ class CrashTest(unittest.TestCase):
             self.assertGreaterEqual(len(acknowledged), ACKS_BEFORE_KILL)
             pool_errors = [e for e in pool.errors if "DATA" in e and "421" not in e]
             self.assertEqual(pool_errors, [], "a pool client got a refusal before the kill")
-
-    @staticmethod
-    def delivered_tokens(upstream):
-        """token -> [(the queue id in its Received header, capture name)]"""
-        found = {}
-        for message in upstream.messages():
-            match = TOKEN.search(message.data)
-            if not match:
-                continue
-            received, _ = split_received(message.data)
-            id_match = RECEIVED_ID.search(received)
-            found.setdefault(match.group(1).decode(), []).append(
-                (id_match.group(1).decode() if id_match else None, message.name))
-        return found
 
 
 if __name__ == "__main__":

@@ -289,5 +289,29 @@ class ProtocolTest(unittest.TestCase):
             self.assertRegex(line, r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z level=\w+ event=\w+", line)
 
 
+    def test_20000_pipelined_commands_are_all_answered(self):
+        client = self.client()
+        client.send(b"NOOP\r\n" * 20000)  # the relay must apply back-pressure, not stall or drop
+        codes = [client.reply_line()[:3] for _ in range(20000)]
+        self.assertEqual(set(codes), {"250"})
+        self.assertTrue(client.command("QUIT").startswith("221"))
+
+    def test_message_followed_by_a_half_close_is_still_acknowledged_and_delivered(self):
+        client = self.client()
+        self.assertTrue(client.command("EHLO client.test").startswith("250"))
+        self.assertTrue(client.command(f"MAIL FROM:<{SENDER}>").startswith("250"))
+        self.assertTrue(client.command("RCPT TO:<halfclose@example.org>").startswith("250"))
+        self.assertTrue(client.command("DATA").startswith("354"))
+        message = simple_message(subject="half close")
+        client.send(message + b".\r\n")
+        client.socket.shutdown(socket.SHUT_WR)
+        replies = drain_replies(client)
+        self.assertEqual(len(replies), 1, replies)
+        self.assertRegex(replies[0], r"^250 2\.0\.0 Ok: queued as ")
+        self.assertTrue(client.wait_closed())
+        delivered = self.upstream.wait_for_messages(1, where=lambda m: "halfclose@example.org" in m.rcpt_tos)
+        self.assertEqual(split_received(delivered[0].data)[1], message)
+
+
 if __name__ == "__main__":
     unittest.main()

@@ -109,5 +109,20 @@ class RetryTest(unittest.TestCase):
             self.assertEqual(len(upstream.messages()), 1)
 
 
+    def test_sigterm_with_a_delivery_hanging_upstream_exits_within_shutdown_timeout_and_keeps_the_message(self):
+        with CaptureUpstream(stall=60) as upstream, \
+                Relay(upstream=upstream, config={"server": {"shutdown_timeout": "2s"}}) as relay:
+            identifier = submit(relay.port, "kept@example.org", "kept over restart")
+            wait_for(lambda: "stalls" in upstream.stderr(), 10, message="the delivery to hang")
+            started = time.monotonic()
+            relay.stop(timeout=15)
+            self.assertLess(time.monotonic() - started, 8, "shutdown waited for the hanging upstream")
+            self.assertEqual(relay.queued_ids(), [identifier])
+            relay.start()  # the capture stalls only once
+            delivered = upstream.wait_for_messages(1, timeout=15)
+            self.assertEqual(delivered[0].rcpt_tos, ["kept@example.org"])
+            relay.wait_queue_empty()
+
+
 if __name__ == "__main__":
     unittest.main()
