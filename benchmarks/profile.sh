@@ -88,7 +88,8 @@ if [ "$TOOL" = perf ]; then
   echo
   echo '### by symbol'
   perf report -i "$dir/perf.data" --stdio --no-children --sort dso,symbol "${report_graph[@]}" \
-    --percent-limit 0.7 2>/dev/null | grep -v '^#' | grep -v '^$' | head -45
+    --percent-limit 0.7 2>/dev/null | grep -v "^#" | grep -v "^$" |
+    sed -E "s/[[:space:]]+-[[:space:]]+-[[:space:]]*$//; s/[[:space:]]{3,}/   /g" | cut -c1-200 | head -45
 else
   stop_relayd # callgrind writes its file at exit
   echo "## callgrind: policy-relayd, $MESSAGES messages (instructions; inclusive then self)"

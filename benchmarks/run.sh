@@ -70,6 +70,10 @@ if wants relayd; then
 fi
 
 bench_init
+LOAD_AT_START=$(cut -d' ' -f1-3 /proc/loadavg)
+if awk -v l="${LOAD_AT_START%% *}" -v n="$(nproc)" 'BEGIN { exit !(l > n / 2) }'; then
+  log "warning: load average $LOAD_AT_START on $(nproc) cores: other work will skew the figures"
+fi
 RESULTS="$WORK/results.jsonl"
 : >"$RESULTS"
 if wants relayd; then
@@ -153,7 +157,8 @@ cat <<EOF
 
 Machine: $(nproc) cores, $(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1), kernel $(uname -r);
 Postfix $(postconf -d -h mail_version 2>/dev/null); policy-relayd: $relay_version;
-git $(git -C "$REPO_DIR" rev-parse --short HEAD 2>/dev/null || echo unknown).
+git $(git -C "$REPO_DIR" rev-parse --short HEAD 2>/dev/null || echo unknown)$(git -C "$REPO_DIR" diff --quiet HEAD -- daemon include policy 2>/dev/null || echo " (with uncommitted changes)").
+Load average (1, 5, 15 min) at start: $LOAD_AT_START; at end: $(cut -d' ' -f1-3 /proc/loadavg).
 Queues and spools on $(df -T "$WORK" | awk 'NR==2 {print $2 " (" $1 ")"}').
 
 Load, the same for every row (the sink port is picked at run time):

@@ -366,7 +366,9 @@ def table(path: str) -> str:
                    f"{allp:.1f} MiB ΣPSS all {procs:.0f} procs")
         else:
             mem = "—"
-        lines.append(f"| {name} | {len(rs)} | {fmt(rate, '.0f')} | {fmt(sink, '.2f')} "
+        missed = sum(1 for r in rs if r["sink_s"] is None)
+        sink_text = fmt(sink, ".2f") + (f" ({missed} run(s) never)" if missed else "")
+        lines.append(f"| {name} | {len(rs)} | {fmt(rate, '.0f')} | {sink_text} "
                      f"| {delivered} | {mem} | {fmt(cpu, '.2f')} |")
     failures = [r for name in order for r in runs[name]
                 if r["source_rc"] != 0 or r["delivered"] != r["count"] or r.get("relay_died")]

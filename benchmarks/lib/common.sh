@@ -108,6 +108,11 @@ start_sink() {
 }
 
 stop_sink() {
+  local status=0
+  if ! pid_alive "$SINK_PID"; then
+    wait "$SINK_PID" 2>/dev/null || status=$?
+    log "warning: smtp-sink (pid $SINK_PID) had already exited, status $status$( ((status > 128)) && echo " (signal $((status - 128)))")"
+  fi
   stop_pid "$SINK_PID" 5
   forget_pid "$SINK_PID"
 }
