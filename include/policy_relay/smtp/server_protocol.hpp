@@ -6,6 +6,8 @@
 #include <vector>
 
 #include "policy_relay/smtp/address.hpp"
+#include "policy_relay/smtp/command_parser.hpp"
+#include "policy_relay/smtp/data_reader.hpp"
 #include "policy_relay/smtp/reply.hpp"
 
 namespace policy_relay::smtp {
@@ -31,19 +33,15 @@ class ServerProtocol {
   struct Config {
     std::string hostname = "localhost";
     std::uint64_t max_message_size = 25ull * 1024 * 1024;  // advertised in EHLO SIZE
-    std::size_t max_command_line = 512;  // RFC 5321 4.5.3.1.4, CRLF included
-    std::size_t max_text_line = 1000;    // RFC 5321 4.5.3.1.6, CRLF included
-    std::uint32_t max_errors = 10;       // then "421 4.7.0" and close
-    std::uint32_t max_recipients = 1000;  // hard bound per transaction: "452 4.5.3"
+    std::size_t max_command_line = 512;                    // RFC 5321 4.5.3.1.4, CRLF included
+    std::size_t max_text_line = 1000;                      // RFC 5321 4.5.3.1.6, CRLF included
+    std::uint32_t max_errors = 10;            // then "421 4.7.0" and close; 0: no limit
+    std::uint32_t max_recipients = 1000;      // hard bound per transaction: "452 4.5.3"
     std::size_t data_chunk_size = 64 * 1024;  // largest data_chunk handed out
   };
 
-  enum class DataOutcome {
-    ok,
-    too_big,            // more than max_message_size octets: 552 5.3.4
-    bare_line_ending,   // a bare CR or LF inside the message: 554 5.6.0
-    line_too_long,      // a text line over max_text_line: 500 5.5.2
-  };
+  // ok, too_big (552 5.3.4), bare_line_ending (554 5.6.0), line_too_long (500 5.5.2).
+  using DataOutcome = smtp::DataOutcome;
 
   struct Action {
     enum class Kind {
@@ -56,8 +54,8 @@ class ServerProtocol {
       close,       // flush output, then close the connection
     };
     Kind kind = Kind::need_input;
-    PathArgument argument;           // mail, rcpt
-    std::string_view data;           // data_chunk: valid until the next call on the protocol
+    PathArgument argument;                  // mail, rcpt
+    std::string_view data;                  // data_chunk: valid until the next call on the protocol
     DataOutcome outcome = DataOutcome::ok;  // data_end
     Reply suggested;  // data_end with outcome != ok: the refusal the protocol recommends
   };
@@ -75,7 +73,8 @@ class ServerProtocol {
   // Answers the decision that the last mail, rcpt, data_start or data_end action waits for.
   // A 2xx/3xx reply applies the command (sender set, recipient added, DATA begun, transaction
   // completed); a 4xx/5xx leaves the state as before (and counts toward max_errors only when
-  // `count_as_error`). A 421 reply also closes the session.
+  // `count_as_error`). A 421 reply also closes the session. Any reply to data_end ends the
+  // transaction (sender and recipients cleared, HELO kept): the text was consumed either way.
   void resolve(const Reply& reply, bool count_as_error = false);
 
   // Ends the session with this reply (421 4.3.2 at shutdown, 421 4.4.2 at a timeout): the reply
@@ -85,10 +84,14 @@ class ServerProtocol {
   std::string take_output();
   std::size_t pending_output() const { return output_.size(); }
 
-  bool in_data() const;    // reading message text: use the DATA timeout
+  bool in_data() const;         // reading message text: use the DATA timeout
   bool in_transaction() const;  // between an accepted MAIL and the end of the transaction
   bool awaiting_decision() const;
   bool closed() const;
+  // Received octets held inside the protocol (an unprocessed partial command line, message text
+  // not yet handed out). Bounded by max_command_line, max_text_line and data_chunk_size plus
+  // what one feed() brought, whatever the peer sends.
+  std::size_t buffered_octets() const;
 
   // What the client said so far (for logs, the Received header and the envelope).
   const std::string& helo() const { return helo_; }
@@ -103,31 +106,48 @@ class ServerProtocol {
   // Implementation state; see daemon/smtp/server_protocol.cpp.
   enum class State { command, data, closed };
   enum class Pending { none, mail, rcpt, data_start, data_end };
+  enum class Framing { line, need_more, handled };
+
+  // Handlers return an action to hand out, or need_input when they only queued a reply.
+  static Action make_action(Action::Kind kind);
+  Framing frame_command_line(std::string_view& line);
+  bool skip_long_line();
+  Action execute(std::string_view line);
+  Action on_hello(const CommandLine& command);
+  Action on_mail(std::string_view argument);
+  Action on_rcpt(std::string_view argument);
+  Action on_data(std::string_view argument);
+  Action step_data();
+  Action wait_for(Pending pending, Action action);
+  void queue(const Reply& reply);
+  Action refuse(const Reply& reply, bool counts_as_error = true);
+  void count_error();
+  void close_with(const Reply& reply);
+  void reset_transaction();
 
   Config config_;
   State state_ = State::command;
   Pending pending_ = Pending::none;
+  Action pending_action_;  // returned again by next() until resolve()
+  MailOptions pending_options_;
   std::string input_;
   std::size_t input_pos_ = 0;
   std::string output_;
-  std::string chunk_;
+  DataReader data_reader_;
   bool input_ended_ = false;
   bool discarding_long_line_ = false;
+  bool discard_after_cr_ = false;
   std::uint32_t errors_ = 0;
 
   std::string helo_;
   bool esmtp_ = false;
   bool have_sender_ = false;
   Path sender_;
-  PathArgument pending_argument_;
   std::vector<Path> recipients_;
   std::string body_type_;
   bool smtputf8_ = false;
   std::uint64_t message_size_ = 0;
   std::uint64_t declared_size_ = 0;
-  DataOutcome data_outcome_ = DataOutcome::ok;
-  bool data_at_line_start_ = true;
-  std::size_t data_line_length_ = 0;
 };
 
 }  // namespace policy_relay::smtp
