@@ -10,6 +10,7 @@ Environment: POLICY_RELAYD (the daemon binary, required), E2E_KEEP=1 keeps tempo
 directories for inspection (their path is printed).
 """
 
+import ctypes
 import json
 import os
 import re
@@ -39,6 +40,12 @@ def relayd_path():
     if not path or not os.access(path, os.X_OK):
         raise RuntimeError(f"POLICY_RELAYD={path!r} is not an executable policy-relayd")
     return path
+
+
+def _die_with_parent():
+    """preexec_fn: the child gets SIGKILL when the test process dies, so no relay or capture
+    upstream outlives a crashed or killed test run (Linux prctl PR_SET_PDEATHSIG)."""
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)
 
 
 def wait_for(predicate, timeout, interval=0.05, message="condition"):
@@ -225,7 +232,8 @@ class CaptureUpstream:
             arguments += ["--data", rule]
         self.stderr_path = os.path.join(self.temp_dir, f"capture.stderr.{self.starts}")
         with open(self.stderr_path, "wb") as stderr:
-            self.process = subprocess.Popen(arguments, stdout=subprocess.PIPE, stderr=stderr)
+            self.process = subprocess.Popen(arguments, stdout=subprocess.PIPE, stderr=stderr,
+                                            preexec_fn=_die_with_parent)
         deadline = time.monotonic() + START_TIMEOUT
         line = b""
         while not line.endswith(b"\n"):
@@ -396,7 +404,8 @@ class Relay:
         self.stderr_path = os.path.join(self.temp_dir, f"relayd.stderr.{self.starts}")
         with open(self.stderr_path, "wb") as stderr:
             self.process = subprocess.Popen([relayd_path(), "--config", self.config_path],
-                                            stdin=subprocess.DEVNULL, stdout=stderr, stderr=stderr)
+                                            stdin=subprocess.DEVNULL, stdout=stderr, stderr=stderr,
+                                            preexec_fn=_die_with_parent)
 
         def listening():
             if self.process.poll() is not None:
