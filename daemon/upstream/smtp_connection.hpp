@@ -1,0 +1,64 @@
+#pragma once
+
+#include <array>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "policy_relay/smtp/client_protocol.hpp"
+#include "policy_relay/upstream/smtp_upstream.hpp"
+
+namespace policy_relay::upstream {
+
+// One connection to the upstream: the socket, its deadline timer and the ClientProtocol that
+// it drives. The I/O adapter only: what to send and what replies mean is the protocol's job.
+// Every failure (resolve, connect, read, write, timeout, spool read) is handed to the protocol
+// with fail(), so the recipients' results and failure() are the one place to look afterwards.
+// TLS seam: the stream is a plain tcp::socket; STARTTLS/implicit TLS will wrap it here.
+class SmtpConnection {
+ public:
+  using Kind = smtp::ClientProtocol::Action::Kind;
+
+  SmtpConnection(boost::asio::any_io_executor executor, const SmtpUpstream::Config& config);
+
+  // Resolves the host, connects (TCP_NODELAY), reads the greeting and says EHLO/HELO.
+  // True when the session is ready for a message; else protocol().failure() says why.
+  boost::asio::awaitable<bool> open();
+
+  // Runs the conversation (writes, reads with deadlines) until the protocol needs something
+  // other than I/O, and returns that: ready, send_body, message_done or closed.
+  boost::asio::awaitable<Kind> run();
+
+  // After send_body: streams `size` octets of `fd` from `offset` through the dot-stuffer in
+  // writes of about 64 KiB, the last one ending with ".\r\n", then tells the protocol. Never
+  // holds more than two chunks in memory.
+  boost::asio::awaitable<void> send_body(int fd, std::uint64_t offset, std::uint64_t size);
+
+  // QUIT (a short deadline: nothing depends on the answer), then close().
+  boost::asio::awaitable<void> quit();
+  void close();
+
+  smtp::ClientProtocol& protocol() { return protocol_; }
+
+  bool reused = false;           // taken from the pool (RSET precedes the next MAIL)
+  std::uint64_t idle_epoch = 0;  // bumped whenever the connection leaves the idle list
+  boost::asio::steady_timer idle_timer;
+
+ private:
+  boost::asio::awaitable<bool> connect();
+  boost::asio::awaitable<bool> write(std::string_view octets, config::Duration timeout);
+  boost::asio::awaitable<void> read(config::Duration timeout);
+  std::string peer() const;
+
+  const SmtpUpstream::Config config_;
+  boost::asio::ip::tcp::socket socket_;
+  boost::asio::steady_timer deadline_;
+  smtp::ClientProtocol protocol_;
+  config::Duration command_timeout_;
+  std::array<char, 8192> read_buffer_{};
+};
+
+}  // namespace policy_relay::upstream
