@@ -1,2 +1,190 @@
-// policy-relayd entry point; the server wiring lands in the next commits.
-int main() { return 0; }
+// policy-relayd: the SMTP submission relay daemon (DESIGN.md "Data flow").
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <csignal>
+#include <cstdio>
+#include <exception>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "policy_relay/config/loader.hpp"
+#include "policy_relay/delivery/scheduler.hpp"
+#include "policy_relay/log/log.hpp"
+#include "policy_relay/server/server.hpp"
+#include "policy_relay/spool/spool.hpp"
+#include "policy_relay/upstream/factory.hpp"
+#include "policy_relay/version.hpp"
+
+namespace asio = boost::asio;
+using namespace policy_relay;
+
+namespace {
+
+constexpr const char* default_config_path = "/etc/policy-relay/policy-relay.toml";
+
+void print_usage() {
+  std::printf(
+      "usage: policy-relayd [--config PATH] [--check-config] [--version]\n"
+      "  --config PATH   configuration file (default %s)\n"
+      "  --check-config  validate the configuration and exit (0 = valid)\n"
+      "  --version       print the version and exit\n",
+      default_config_path);
+}
+
+struct Options {
+  std::string config_path = default_config_path;
+  bool check_only = false;
+};
+
+// Returns false (after printing why) when the command line is not usable.
+bool parse_options(int argc, char** argv, Options& options, int& exit_code) {
+  for (int i = 1; i < argc; ++i) {
+    const std::string_view argument = argv[i];
+    if (argument == "--config" && i + 1 < argc) {
+      options.config_path = argv[++i];
+    } else if (argument.starts_with("--config=")) {
+      options.config_path = std::string(argument.substr(9));
+    } else if (argument == "--check-config") {
+      options.check_only = true;
+    } else if (argument == "--version") {
+      std::printf("policy-relayd %s\n", std::string(version()).c_str());
+      exit_code = 0;
+      return false;
+    } else if (argument == "--help" || argument == "-h") {
+      print_usage();
+      exit_code = 0;
+      return false;
+    } else {
+      std::fprintf(stderr, "policy-relayd: unknown argument '%s'\n", argv[i]);
+      print_usage();
+      exit_code = 2;
+      return false;
+    }
+  }
+  return true;
+}
+
+// SIGTERM / SIGINT: stop accepting, let DATA in flight finish up to server.shutdown_timeout,
+// then stop delivery and the event loop. SIGHUP is logged (reload comes with the operations
+// work); SIGUSR1 reopens the log file.
+asio::awaitable<void> handle_signals(asio::io_context& io, const config::Config& config,
+                                     server::Server& server, delivery::Scheduler& scheduler,
+                                     upstream::Upstream& upstream, spool::Spool& spool) {
+  asio::signal_set signals(io, SIGTERM, SIGINT, SIGHUP);
+  signals.add(SIGUSR1);
+  for (;;) {
+    const int signal = co_await signals.async_wait(asio::use_awaitable);
+    if (signal == SIGHUP) {
+      log::Event("reload", log::Level::warn)
+          .add("status", "unsupported")
+          .add("detail", "restart to apply a new configuration");
+      continue;
+    }
+    if (signal == SIGUSR1) {
+      log::reopen();
+      continue;
+    }
+    break;
+  }
+  const auto deadline = std::chrono::steady_clock::now() + config.server.shutdown_timeout;
+  log::Event("shutdown")
+      .add("phase", "begin")
+      .add("sessions", static_cast<std::uint64_t>(server.session_count()));
+  server.begin_shutdown();
+  asio::steady_timer poll(io);
+  while (server.session_count() > 0 && std::chrono::steady_clock::now() < deadline) {
+    poll.expires_after(std::chrono::milliseconds(20));
+    co_await poll.async_wait(asio::as_tuple(asio::use_awaitable));
+  }
+  if (server.session_count() > 0) {
+    log::Event("shutdown", log::Level::warn)
+        .add("phase", "deadline")
+        .add("closed", static_cast<std::uint64_t>(server.session_count()));
+    server.close_all();
+  }
+  upstream.shutdown();
+  co_await scheduler.stop(
+      std::max(deadline, std::chrono::steady_clock::now() + std::chrono::seconds(1)));
+  const auto commits = spool.commit_stats();
+  log::Event("shutdown")
+      .add("phase", "done")
+      .add("queued", static_cast<std::uint64_t>(scheduler.queued()))
+      .add("committed", commits.messages)
+      .add("commit_batches", commits.batches)
+      .add("largest_batch", commits.largest_batch);
+  io.stop();
+}
+
+int run(const Options& options) {
+  auto config = std::make_shared<const config::Config>(config::load_file(options.config_path));
+  log::init(config->log);
+  log::Event("start").add("version", version()).add("config", options.config_path);
+
+  asio::io_context io(1);
+  spool::Spool spool({config->spool.directory, config->spool.min_free_space});
+  auto recovered = spool.recover();
+  log::Event("spool_recovered").add("messages", static_cast<std::uint64_t>(recovered.size()));
+
+  auto upstream = upstream::make_upstream(*config, io.get_executor());
+  delivery::Scheduler::Config scheduler_config;
+  scheduler_config.retry_min = config->spool.retry_min;
+  scheduler_config.retry_max = config->spool.retry_max;
+  scheduler_config.max_age = config->spool.max_age;
+  scheduler_config.workers = config->upstream.connections;
+  scheduler_config.hostname = config->server.hostname;
+  delivery::Scheduler scheduler(io.get_executor(), spool, *upstream,
+                                upstream::make_bounce_builder(*config), scheduler_config);
+
+  server::Server server(io, config, server::SessionServices{spool, scheduler});
+  server.start();
+  scheduler.start(std::move(recovered));
+
+  asio::co_spawn(io, handle_signals(io, *config, server, scheduler, *upstream, spool),
+                 [&io](std::exception_ptr error) {
+                   if (error) {
+                     io.stop();
+                   }
+                 });
+  io.run();
+  log::flush();
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::signal(SIGPIPE, SIG_IGN);
+  Options options;
+  int exit_code = 0;
+  if (!parse_options(argc, argv, options, exit_code)) {
+    return exit_code;
+  }
+  if (options.check_only) {
+    try {
+      config::load_file(options.config_path);
+      std::printf("%s: ok\n", options.config_path.c_str());
+      return 0;
+    } catch (const config::ConfigError& e) {
+      std::fprintf(stderr, "%s\n", e.what());
+      return 1;
+    }
+  }
+  try {
+    return run(options);
+  } catch (const config::ConfigError& e) {
+    std::fprintf(stderr, "policy-relayd: %s\n", e.what());
+    return 1;
+  } catch (const std::exception& e) {
+    // Start-up failures (a port in use, an unwritable spool): say why, exit non-zero.
+    std::fprintf(stderr, "policy-relayd: cannot start: %s\n", e.what());
+    log::Event("fatal", log::Level::error).add("what", e.what());
+    log::flush();
+    return 1;
+  }
+}

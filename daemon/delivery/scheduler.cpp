@@ -237,19 +237,15 @@ asio::awaitable<void> Scheduler::bounce(const spool::StoredMessage& original,
   if (original.envelope.sender.empty()) {
     co_return;
   }
-  const std::string report = bounce_builder_(original, failed, expired);
-  if (report.empty()) {
+  auto dsn = bounce_builder_(original, failed, expired);
+  if (!dsn) {
     co_return;
   }
-  Envelope envelope;
-  envelope.sender = "";
-  envelope.recipients = {original.envelope.sender};
-  envelope.body_type = "8BITMIME";
-  envelope.smtputf8 = original.envelope.smtputf8;
+  Envelope& envelope = dsn->envelope;
   envelope.client_address = "127.0.0.1";
   envelope.helo = config_.hostname;
   envelope.received_at = unix_now();
-  if (auto ec = co_await spool_.store(envelope, report, executor_)) {
+  if (auto ec = co_await spool_.store(envelope, dsn->message, executor_)) {
     // The failed recipients are still marked done: better a lost DSN than a loop of them.
     log::Event("internal_error", log::Level::error)
         .add("where", "bounce.store")

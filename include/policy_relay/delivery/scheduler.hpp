@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "policy_relay/spool/spool.hpp"
+#include "policy_relay/upstream/dsn.hpp"
 #include "policy_relay/upstream/upstream.hpp"
 
 namespace policy_relay::delivery {
@@ -35,8 +36,8 @@ class Scheduler {
   };
 
   // Builds the DSN (RFC 3464) for `failed` recipients of `original`; `expired` when they failed
-  // because max_age passed. Returns "" when no DSN must be sent.
-  using BounceBuilder = std::function<std::string(
+  // because max_age passed. std::nullopt when no DSN must be sent.
+  using BounceBuilder = std::function<std::optional<upstream::Dsn>(
       const spool::StoredMessage& original, const std::vector<upstream::RecipientResult>& failed,
       bool expired)>;
 

@@ -1,0 +1,233 @@
+#include <doctest/doctest.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "policy_relay/spool/envelope_format.hpp"
+#include "policy_relay/spool/spool.hpp"
+
+namespace asio = boost::asio;
+namespace fs = std::filesystem;
+using namespace policy_relay;
+
+namespace {
+
+struct TempDir {
+  fs::path path;
+  TempDir() {
+    char pattern[] = "/tmp/policy-relay-spool-XXXXXX";
+    path = ::mkdtemp(pattern);
+  }
+  ~TempDir() { fs::remove_all(path); }
+};
+
+Envelope sample_envelope() {
+  Envelope envelope;
+  envelope.sender = "a@edomex.gob.mx";
+  envelope.recipients = {"b@example.org", "\"x y\"@example.org"};
+  envelope.body_type = "8BITMIME";
+  envelope.client_address = "127.0.0.1";
+  envelope.helo = "client.example";
+  envelope.received_at = 1764390000;
+  return envelope;
+}
+
+std::string read_file(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream content;
+  content << in.rdbuf();
+  return content.str();
+}
+
+// Runs `spool.store` to completion on a private event loop.
+std::error_code store_now(spool::Spool& spool, Envelope& envelope, std::string_view message) {
+  asio::io_context io;
+  std::error_code result = std::make_error_code(std::errc::timed_out);
+  asio::co_spawn(
+      io,
+      [&]() -> asio::awaitable<void> {
+        result = co_await spool.store(envelope, message, io.get_executor());
+      },
+      asio::detached);
+  io.run();
+  return result;
+}
+
+}  // namespace
+
+TEST_CASE("an envelope survives the spool header format unchanged") {
+  Envelope envelope = sample_envelope();
+  envelope.id = "0123456789ABC";
+  envelope.smtputf8 = true;
+  envelope.auth_user = "user";
+  std::string block;
+  REQUIRE_FALSE(spool::serialize_envelope(envelope, block));
+  Envelope parsed;
+  REQUIRE_FALSE(spool::parse_envelope(block, parsed));
+  CHECK(parsed.id == envelope.id);
+  CHECK(parsed.sender == envelope.sender);
+  CHECK(parsed.recipients == envelope.recipients);
+  CHECK(parsed.body_type == "8BITMIME");
+  CHECK(parsed.smtputf8);
+  CHECK(parsed.client_address == "127.0.0.1");
+  CHECK(parsed.helo == "client.example");
+  CHECK(parsed.auth_user == "user");
+  CHECK(parsed.received_at == 1764390000);
+}
+
+TEST_CASE("an envelope value with a line break is refused, not written") {
+  Envelope envelope = sample_envelope();
+  envelope.id = "X";
+  envelope.helo = "evil\r\nrcpt victim@example.org";
+  std::string block;
+  CHECK(spool::serialize_envelope(envelope, block) == std::errc::invalid_argument);
+  CHECK(block.empty());
+}
+
+TEST_CASE("the null sender is stored and read back as empty") {
+  Envelope envelope = sample_envelope();
+  envelope.id = "X";
+  envelope.sender = "";
+  std::string block;
+  REQUIRE_FALSE(spool::serialize_envelope(envelope, block));
+  Envelope parsed;
+  REQUIRE_FALSE(spool::parse_envelope(block, parsed));
+  CHECK(parsed.sender.empty());
+}
+
+TEST_CASE("a committed message is in the queue with its exact octets and is recovered") {
+  TempDir dir;
+  std::string id;
+  const std::string message = "Subject: hi\r\n\r\nbody \xC3\xA9\r\n.line\r\n";
+  {
+    spool::Spool spool({dir.path.string(), 0});
+    Envelope envelope = sample_envelope();
+    REQUIRE_FALSE(store_now(spool, envelope, message));
+    id = envelope.id;
+    CHECK(fs::exists(dir.path / "queue" / id));
+    CHECK(fs::is_empty(dir.path / "incoming"));
+    CHECK((fs::status(dir.path / "queue" / id).permissions() & fs::perms::others_read) ==
+          fs::perms::none);
+  }
+  spool::Spool reopened({dir.path.string(), 0});
+  auto recovered = reopened.recover();
+  REQUIRE(recovered.size() == 1);
+  CHECK(recovered[0].envelope.id == id);
+  CHECK(recovered[0].envelope.recipients == sample_envelope().recipients);
+  CHECK(recovered[0].body_size == message.size());
+  CHECK(read_file(recovered[0].path).substr(recovered[0].body_offset) == message);
+}
+
+TEST_CASE("recovery removes partial files and keeps committed messages in arrival order") {
+  TempDir dir;
+  std::vector<std::string> ids;
+  {
+    spool::Spool spool({dir.path.string(), 0});
+    for (int i = 0; i < 3; ++i) {
+      Envelope envelope = sample_envelope();
+      REQUIRE_FALSE(store_now(spool, envelope, "Subject: " + std::to_string(i) + "\r\n\r\nx\r\n"));
+      ids.push_back(envelope.id);
+    }
+    // A message still being received when the process died.
+    std::ofstream(dir.path / "incoming" / "ORPHAN") << "half a message";
+    std::ofstream(dir.path / "queue" / "ABC.state.tmp") << "torn";
+    std::ofstream(dir.path / "queue" / "NOPE.state") << "b@example.org\n";
+  }
+  spool::Spool reopened({dir.path.string(), 0});
+  auto recovered = reopened.recover();
+  REQUIRE(recovered.size() == 3);
+  for (std::size_t i = 0; i < ids.size(); ++i) {
+    CHECK(recovered[i].envelope.id == ids[i]);
+  }
+  CHECK(fs::is_empty(dir.path / "incoming"));
+  CHECK_FALSE(fs::exists(dir.path / "queue" / "ABC.state.tmp"));
+  CHECK_FALSE(fs::exists(dir.path / "queue" / "NOPE.state"));
+}
+
+TEST_CASE("a corrupt queue file is set aside for the operator, never deleted") {
+  TempDir dir;
+  fs::create_directories(dir.path / "queue");
+  std::ofstream(dir.path / "queue" / "00000000000AA") << "not a spool file";
+  spool::Spool spool({dir.path.string(), 0});
+  CHECK(spool.recover().empty());
+  CHECK(fs::exists(dir.path / "corrupt" / "00000000000AA"));
+}
+
+TEST_CASE("finished recipients are remembered across a restart and removal cleans up") {
+  TempDir dir;
+  spool::Spool spool({dir.path.string(), 0});
+  Envelope envelope = sample_envelope();
+  REQUIRE_FALSE(store_now(spool, envelope, "x\r\n"));
+  REQUIRE_FALSE(spool.mark_done(envelope.id, {"b@example.org"}));
+  spool::StoredMessage loaded;
+  REQUIRE_FALSE(spool.load(envelope.id, loaded));
+  CHECK(loaded.done_recipients == std::vector<std::string>{"b@example.org"});
+  spool.remove(envelope.id);
+  CHECK_FALSE(fs::exists(dir.path / "queue" / envelope.id));
+  CHECK_FALSE(fs::exists(dir.path / "queue" / (envelope.id + ".state")));
+}
+
+TEST_CASE("an aborted message leaves nothing behind") {
+  TempDir dir;
+  spool::Spool spool({dir.path.string(), 0});
+  Envelope envelope = sample_envelope();
+  spool::MessageWriter writer;
+  REQUIRE_FALSE(spool.open(envelope, writer));
+  writer.write(std::string(200 * 1024, 'x'));
+  writer.abort();
+  CHECK(fs::is_empty(dir.path / "incoming"));
+  CHECK(fs::is_empty(dir.path / "queue"));
+}
+
+TEST_CASE("ids are unique and sort in arrival order") {
+  TempDir dir;
+  spool::Spool spool({dir.path.string(), 0});
+  std::string previous;
+  for (int i = 0; i < 200; ++i) {
+    Envelope envelope = sample_envelope();
+    spool::MessageWriter writer;
+    REQUIRE_FALSE(spool.open(envelope, writer));
+    CHECK(envelope.id > previous);
+    previous = envelope.id;
+  }
+}
+
+TEST_CASE("concurrent commits are grouped into fewer directory syncs") {
+  TempDir dir;
+  spool::Spool spool({dir.path.string(), 0});
+  asio::io_context io;
+  constexpr int messages = 64;
+  int committed = 0;
+  for (int i = 0; i < messages; ++i) {
+    asio::co_spawn(
+        io,
+        [&]() -> asio::awaitable<void> {
+          Envelope envelope = sample_envelope();
+          if (!co_await spool.store(envelope, "Subject: x\r\n\r\nbody\r\n", io.get_executor())) {
+            ++committed;
+          }
+        },
+        asio::detached);
+  }
+  io.run();
+  CHECK(committed == messages);
+  const auto stats = spool.commit_stats();
+  CHECK(stats.messages == messages);
+  CHECK(stats.batches < static_cast<std::uint64_t>(messages));
+  CHECK(stats.largest_batch > 1);
+}
+
+TEST_CASE("free space below the configured minimum is reported") {
+  TempDir dir;
+  spool::Spool roomy({dir.path.string(), 1});
+  CHECK(roomy.has_free_space());
+  spool::Spool starved({dir.path.string(), ~std::uint64_t{0}});
+  CHECK_FALSE(starved.has_free_space());
+}
