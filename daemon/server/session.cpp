@@ -150,7 +150,11 @@ smtp::Reply Session::handle_data_start() {
   envelope_ = Envelope{};
   envelope_.sender = protocol_.sender().address;
   for (const auto& recipient : protocol_.recipients()) {
-    envelope_.recipients.push_back(recipient.address);
+    // RFC 5321 4.1.1.3: a bare <Postmaster> means this host's postmaster; give it our name
+    // so the upstream can route it.
+    envelope_.recipients.push_back(recipient.address.find('@') == std::string::npos
+                                       ? recipient.address + "@" + config_->server.hostname
+                                       : recipient.address);
   }
   envelope_.body_type = protocol_.body_type();
   envelope_.smtputf8 = protocol_.smtputf8();

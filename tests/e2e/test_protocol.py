@@ -237,6 +237,16 @@ class ProtocolTest(unittest.TestCase):
         delivered = self.upstream.wait_for_messages(1, where=lambda m: "nullsender@example.org" in m.rcpt_tos)
         self.assertEqual(delivered[0].mail_from, "")
 
+    def test_bare_postmaster_is_accepted_and_routed_to_the_relays_postmaster(self):
+        # RFC 5321 4.1.1.3: <Postmaster> without a domain must be accepted; the relay names itself.
+        client = self.client()
+        final = client.transaction(SENDER, ["Postmaster"], simple_message(subject="to postmaster"))
+        self.assertRegex(final, r"^250 2\.0\.0 Ok: queued as ")
+        hostname = self.relay.config["server"]["hostname"]
+        expected = f"Postmaster@{hostname}"
+        delivered = self.upstream.wait_for_messages(1, where=lambda m: expected in m.rcpt_tos)
+        self.assertEqual(delivered[0].rcpt_tos, [expected])
+
     def test_rset_discards_the_transaction(self):
         client = self.client()
         self.assertTrue(client.command("EHLO client.test").startswith("250"))
