@@ -1,0 +1,75 @@
+#pragma once
+
+#include <boost/asio/awaitable.hpp>
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <system_error>
+
+// Per-sender rolling counters behind the rate and quota rules (POLICY VI.4; DESIGN.md
+// "CounterStore (local journal | Redis)"). Backend-neutral: every operation is one atomic step
+// of the backend (a mutex-free single-threaded map for `local`, one Lua script for Redis later)
+// and awaitable, so a networked backend never blocks the event loop.
+namespace policy_relay::policy {
+
+using TimePoint = std::chrono::system_clock::time_point;
+
+// What is counted. Each counter has its own rolling window and resolution.
+enum class Counter {
+  messages_per_minute,  // messages accepted, rolling 60 s, per-second resolution
+  recipients_per_day,   // recipients accepted, rolling 24 h, per-minute resolution
+  releases_per_minute,  // messages handed to the upstream (rate_action = "queue" pacing)
+};
+
+std::chrono::seconds window_of(Counter counter);
+std::chrono::seconds resolution_of(Counter counter);
+
+// A hold on `amount` units of one sender's counter, taken by try_reserve() and ended by exactly
+// one of commit() or release(). Reserved units count against the limit for every other session
+// of the same sender, so two sessions racing for the last units can never overshoot.
+struct Reservation {
+  std::uint64_t id = 0;  // 0 = none
+  std::string key;
+  Counter counter = Counter::messages_per_minute;
+  std::uint64_t amount = 0;
+  explicit operator bool() const { return id != 0; }
+};
+
+struct ReserveResult {
+  bool granted = false;
+  Reservation reservation;   // when granted
+  std::uint64_t used = 0;    // units in the window, committed + reserved, before this request
+  // When refused: the earliest time at which `amount` units fit again (for the reply text).
+  TimePoint frees_at{};
+  std::error_code error;     // backend failure (Redis unreachable ...): neither granted nor refused
+};
+
+struct Usage {
+  std::uint64_t used = 0;      // committed + reserved units in the window now
+  TimePoint next_free{};       // when the oldest counted unit leaves the window (epoch if none)
+};
+
+class CounterStore {
+ public:
+  virtual ~CounterStore() = default;
+
+  // Atomically: if used(key, counter, now) + amount <= limit, reserve `amount` and grant.
+  virtual boost::asio::awaitable<ReserveResult> try_reserve(std::string_view key, Counter counter,
+                                                             std::uint64_t amount,
+                                                             std::uint64_t limit, TimePoint now) = 0;
+
+  // Turns the reservation into usage at time `now`. Completes only when the usage is durable:
+  // after kill -9 and a restart it is counted (the 250 for a message waits for this).
+  virtual boost::asio::awaitable<std::error_code> commit(Reservation& reservation,
+                                                         TimePoint now) = 0;
+
+  // Gives the units back (RSET, refusal, disconnect). Idempotent; safe on an empty reservation.
+  virtual void release(Reservation& reservation) = 0;
+
+  virtual boost::asio::awaitable<Usage> usage(std::string_view key, Counter counter,
+                                              TimePoint now) = 0;
+};
+
+}  // namespace policy_relay::policy
