@@ -1,0 +1,98 @@
+#pragma once
+
+#include <boost/asio/any_io_executor.hpp>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <unordered_map>
+
+#include "policy_relay/policy/counter_journal.hpp"
+#include "policy_relay/policy/counter_store.hpp"
+#include "policy_relay/policy/counter_table.hpp"
+#include "policy_relay/policy/journal_writer.hpp"
+
+// The `local` counter backend ([state] backend = "local"): exact rolling windows in memory
+// (CounterTable: per-second buckets for the 60 s counters, per-minute for the 24 h one; never
+// more than the limit), made durable by an append-only journal under [state] directory:
+//   counters.journal   header, then usage records (see counter_journal.hpp)
+//   counters.lock      flock()ed while a store has the directory open (one daemon per directory)
+// commit() completes only after its record is fdatasync()ed (grouped with concurrent commits on
+// the writer thread), so after kill -9 every acknowledged message's usage is replayed at start.
+// At start the journal is replayed (only what is still inside its window; a torn last record is
+// ignored) and rewritten as a snapshot; it is rewritten again whenever it grows past
+// max(compact_after_bytes, 2 x the last snapshot), so the disk holds O(live buckets).
+// Every call but the writer thread's runs on the one executor (the event loop).
+namespace policy_relay::policy {
+
+struct LocalCounterStoreOptions {
+  CounterTable::Specs windows = CounterTable::default_specs();
+  std::uint64_t compact_after_bytes = 64ull * 1024 * 1024;
+  std::size_t sweep_slots = 2;  // key-map slots cleaned of expired buckets per operation
+  TimePoint start_time{};       // what "now" is for the replay; epoch = system_clock::now()
+};
+
+class LocalCounterStore final : public CounterStore {
+ public:
+  using Options = LocalCounterStoreOptions;
+
+  // Creates `directory` if needed (mode 0700), takes its lock, replays and rewrites the journal.
+  // Throws std::system_error / std::runtime_error when the directory is unusable (start-up).
+  LocalCounterStore(std::string directory, boost::asio::any_io_executor executor,
+                    Options options = {});
+  ~LocalCounterStore() override;
+  LocalCounterStore(const LocalCounterStore&) = delete;
+  LocalCounterStore& operator=(const LocalCounterStore&) = delete;
+
+  boost::asio::awaitable<ReserveResult> try_reserve(std::string_view key, Counter counter,
+                                                    std::uint64_t amount, std::uint64_t limit,
+                                                    TimePoint now) override;
+  boost::asio::awaitable<std::error_code> commit(Reservation& reservation, TimePoint now) override;
+  void release(Reservation& reservation) override;
+  boost::asio::awaitable<Usage> usage(std::string_view key, Counter counter,
+                                      TimePoint now) override;
+
+  const WindowSpec& spec(Counter counter) const { return table_.spec(counter); }
+
+  // Rewrites the journal as a snapshot of what counts at `now` (normally automatic).
+  void compact(TimePoint now);
+
+  struct Stats {
+    CounterTable::Stats table;
+    ReplayStats replay;  // what the start-up replay found (torn_bytes, skipped_bytes ...)
+    JournalWriter::Stats journal;
+    std::uint64_t journal_bytes = 0;  // current journal size as written by this process
+    std::uint64_t compactions = 0;    // snapshots written, the start-up one included
+    std::size_t open_reservations = 0;
+  };
+  Stats stats() const;
+
+  static constexpr std::string_view journal_name = "counters.journal";
+  static constexpr std::string_view lock_name = "counters.lock";
+
+ private:
+  struct Hold {
+    std::string key;
+    Counter counter;
+    std::uint64_t amount;
+  };
+
+  void replay(TimePoint now);
+  std::string snapshot(TimePoint now);
+  void maybe_compact(TimePoint now);
+
+  std::string directory_;
+  boost::asio::any_io_executor executor_;
+  Options options_;
+  int directory_fd_ = -1;
+  int lock_fd_ = -1;
+  CounterTable table_;
+  std::unordered_map<std::uint64_t, Hold> holds_;
+  std::uint64_t next_reservation_ = 1;
+  std::uint64_t journal_bytes_ = 0;
+  std::uint64_t snapshot_bytes_ = 0;
+  std::uint64_t compactions_ = 0;
+  ReplayStats replay_stats_;
+  std::unique_ptr<JournalWriter> writer_;
+};
+
+}  // namespace policy_relay::policy
