@@ -14,14 +14,18 @@ CONNECTIONS=4
 TOOL=perf
 CALL_GRAPH=0
 RELAYD=""
+FS_IMAGE=""
 TIMEOUT=${BENCH_TIMEOUT:-600}
 
 usage() {
   cat <<EOF
-usage: $0 [--callgrind] [--call-graph] [--messages N] [--connections N] [--relayd PATH] [--keep]
+usage: $0 [--callgrind] [--call-graph] [--messages N] [--connections N] [--relayd PATH]
+          [--fs-image SIZE] [--keep]
   perf (default): smtp-source -s $SESSIONS -m 5000 -l $SIZE, perf record -e cpu-clock on the relay
-  --call-graph: perf with DWARF call graphs (large perf.data; use fewer --messages)
+  --call-graph: perf with frame-pointer call graphs (exact in the kernel; the Release build
+                has no frame pointers, so user-space chains stop early)
   --callgrind: valgrind --tool=callgrind, default 500 messages
+  --fs-image SIZE: spool on a fresh journaled ext4 image (see run.sh and README)
 EOF
 }
 
@@ -33,6 +37,7 @@ while [ $# -gt 0 ]; do
   --connections) CONNECTIONS=$2; shift 2 ;;
   --relayd) RELAYD=$2; shift 2 ;;
   --keep) KEEP_WORK=1; shift ;;
+  --fs-image) FS_IMAGE=$2; shift 2 ;;
   -h | --help) usage; exit 0 ;;
   *) usage >&2; exit 2 ;;
   esac
@@ -44,8 +49,9 @@ fi
 command -v "$TOOL" >/dev/null 2>&1 || [ "$TOOL" = callgrind ] || die "perf not found (apt-get install linux-perf)"
 
 bench_init
+if [ -n "$FS_IMAGE" ]; then bench_mount_image "$FS_IMAGE"; fi
 relay_probe_keys "$RELAYD"
-dir="$WORK/profile"
+dir="$RUN_ROOT/profile"
 mkdir -p "$dir"
 start_sink "$dir/sink.out"
 if [ "$TOOL" = callgrind ]; then
@@ -59,7 +65,7 @@ if [ "$TOOL" = perf ]; then
   graph=()
   report_graph=()
   if [ "$CALL_GRAPH" = 1 ]; then
-    graph=(--call-graph dwarf,16384)
+    graph=(-g)
     report_graph=(-g caller,0.5,callee --max-stack 8)
   fi
   perf record -e cpu-clock -F 999 "${graph[@]}" -p "$RELAY_PID" -o "$dir/perf.data" \
@@ -80,21 +86,29 @@ if [ "$TOOL" = perf ]; then
   stop_pid "$PERF_PID" 30
   forget_pid "$PERF_PID"
   stop_relayd
-  echo "## perf: policy-relayd, $MESSAGES messages (cpu-clock samples; self time)"
+  echo "## perf: policy-relayd, $MESSAGES messages (cpu-clock samples; self time); spool on $(fs_description)"
   echo
   echo '### by shared object'
-  perf report -i "$dir/perf.data" --stdio --no-children --sort dso 2>/dev/null |
-    grep -v '^#' | grep -v '^$' | head -15
+  # (|| true: head closing the pipe early is not an error)
+  perf report -i "$dir/perf.data" --stdio --no-children --sort dso -g none 2>/dev/null |
+    grep -v '^#' | grep -v '^$' | head -15 || true
   echo
   echo '### by symbol'
   perf report -i "$dir/perf.data" --stdio --no-children --sort dso,symbol "${report_graph[@]}" \
     --percent-limit 0.7 2>/dev/null | grep -v "^#" | grep -v "^$" |
-    sed -E "s/[[:space:]]+-[[:space:]]+-[[:space:]]*$//; s/[[:space:]]{3,}/   /g" | cut -c1-200 | head -45
+    sed -E "s/[[:space:]]+-[[:space:]]+-[[:space:]]*$//; s/[[:space:]]{3,}/   /g" | cut -c1-200 | head -45 || true
+  if [ "$CALL_GRAPH" = 1 ]; then
+    echo
+    echo '### inclusive (self + callees; the kernel entries show which system calls cost)'
+    perf report -i "$dir/perf.data" --stdio --children --sort symbol -g none --percent-limit 3 \
+      2>/dev/null | grep -v "^#" | grep -v "^$" |
+      sed -E "s/[[:space:]]+-[[:space:]]+-[[:space:]]*$//; s/[[:space:]]{3,}/   /g" | cut -c1-160 | head -60 || true
+  fi
 else
   stop_relayd # callgrind writes its file at exit
   echo "## callgrind: policy-relayd, $MESSAGES messages (instructions; inclusive then self)"
-  callgrind_annotate --inclusive=yes "$dir/callgrind.out" 2>/dev/null | sed -n '1,60p'
+  callgrind_annotate --inclusive=yes "$dir/callgrind.out" 2>/dev/null | sed -n '1,60p' || true
   echo
-  callgrind_annotate "$dir/callgrind.out" 2>/dev/null | sed -n '1,50p'
+  callgrind_annotate "$dir/callgrind.out" 2>/dev/null | sed -n '1,50p' || true
 fi
 stop_sink

@@ -29,11 +29,19 @@ usage: $0 [options]
   --relayd PATH        policy-relayd binary (default \$POLICY_RELAYD, build-e/, build*/)
   --results FILE       also write the per-run JSON lines there
   --keep               keep the work directory (logs, spools, Postfix instance)
+  --fs-image SIZE      put spools and queues on a fresh journaled ext4 image of SIZE (e.g.
+                       4G), loop-mounted (root only); see README "File system"
+  --pause S            sleep S seconds before each run (lets the previous run's churn age)
+  --nice N             renice this script (and so every process it starts: load, relays,
+                       sink) to N, e.g. -10 on a machine busy with other work (root only)
 Environment: BENCH_TIMEOUT (seconds per run, default 300), BENCH_TMPDIR (default /var/tmp).
 EOF
 }
 
 RELAYD=""
+NICE=""
+FS_IMAGE=""
+PAUSE=0
 while [ $# -gt 0 ]; do
   case $1 in
   --runs) RUNS=$2; shift 2 ;;
@@ -45,6 +53,9 @@ while [ $# -gt 0 ]; do
   --relayd) RELAYD=$2; shift 2 ;;
   --results) RESULTS_OUT=$2; shift 2 ;;
   --keep) KEEP_WORK=1; shift ;;
+  --nice) NICE=$2; shift 2 ;;
+  --fs-image) FS_IMAGE=$2; shift 2 ;;
+  --pause) PAUSE=$2; shift 2 ;;
   -h | --help) usage; exit 0 ;;
   *) usage >&2; exit 2 ;;
   esac
@@ -69,7 +80,11 @@ if wants relayd; then
   [ -z "$RELAYD" ] || [ -x "$RELAYD" ] || die "$RELAYD is not executable"
 fi
 
+if [ -n "$NICE" ]; then
+  renice -n "$NICE" -p $$ >/dev/null || die "renice -n $NICE failed"
+fi
 bench_init
+if [ -n "$FS_IMAGE" ]; then bench_mount_image "$FS_IMAGE"; fi
 LOAD_AT_START=$(cut -d' ' -f1-3 /proc/loadavg)
 if awk -v l="${LOAD_AT_START%% *}" -v n="$(nproc)" 'BEGIN { exit !(l > n / 2) }'; then
   log "warning: load average $LOAD_AT_START on $(nproc) cores: other work will skew the figures"
@@ -104,7 +119,7 @@ print("  %s: injection %s, sink full after %s, delivered %d/%d, smtp-source rc=%
 }
 
 run_direct() {
-  local dir="$WORK/direct-$1"
+  local dir="$RUN_ROOT/direct-$1"
   mkdir -p "$dir"
   start_sink "$dir/sink.out"
   inject "smtp-sink directly (the limit)" "$SINK_PORT" "$dir/sink.out" "$dir"
@@ -112,7 +127,7 @@ run_direct() {
 }
 
 run_relayd() {
-  local connections=$2 dir="$WORK/relayd-c$2-$1"
+  local connections=$2 dir="$RUN_ROOT/relayd-c$2-$1"
   mkdir -p "$dir"
   start_sink "$dir/sink.out"
   start_relayd "$RELAYD" "$dir" "$SINK_PORT" "$connections"
@@ -123,7 +138,7 @@ run_relayd() {
 }
 
 run_postfix() {
-  local dir="$WORK/postfix-$1"
+  local dir="$RUN_ROOT/postfix-$1"
   mkdir -p "$dir"
   chmod 755 "$dir"
   start_sink "$dir/sink.out"
@@ -135,14 +150,16 @@ run_postfix() {
   stop_sink
 }
 
+pause() { if [ "$PAUSE" != 0 ]; then sleep "$PAUSE"; fi; }
+
 # Rounds interleave the scenarios so that drift in the machine's load hits all of them alike.
 for run in $(seq 1 "$RUNS"); do
   log "round $run of $RUNS"
-  if wants direct; then run_direct "$run"; fi
+  if wants direct; then pause; run_direct "$run"; fi
   if wants relayd; then
-    for c in $CONNECTIONS; do run_relayd "$run" "$c"; done
+    for c in $CONNECTIONS; do pause; run_relayd "$run" "$c"; done
   fi
-  if wants postfix; then run_postfix "$run"; fi
+  if wants postfix; then pause; run_postfix "$run"; fi
 done
 
 if [ -n "$RESULTS_OUT" ]; then cp "$RESULTS" "$RESULTS_OUT"; fi
@@ -159,7 +176,8 @@ Machine: $(nproc) cores, $(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -
 Postfix $(postconf -d -h mail_version 2>/dev/null); policy-relayd: $relay_version;
 git $(git -C "$REPO_DIR" rev-parse --short HEAD 2>/dev/null || echo unknown)$(git -C "$REPO_DIR" diff --quiet HEAD -- daemon include policy 2>/dev/null || echo " (with uncommitted changes)").
 Load average (1, 5, 15 min) at start: $LOAD_AT_START; at end: $(cut -d' ' -f1-3 /proc/loadavg).
-Queues and spools on $(df -T "$WORK" | awk 'NR==2 {print $2 " (" $1 ")"}').
+Every process of the benchmark ran at nice $(ps -o ni= -p $$ | tr -d ' ').
+Queues and spools on $(fs_description)$([ "$PAUSE" != 0 ] && echo "; ${PAUSE} s pause before each run").
 
 Load, the same for every row (the sink port is picked at run time):
 
