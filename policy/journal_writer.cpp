@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <map>
 #include <utility>
 
 namespace policy_relay::policy {
@@ -30,6 +31,14 @@ std::error_code write_all(int fd, std::string_view data) {
 }
 
 }  // namespace
+
+struct JournalWriter::File {
+  int fd = -1;
+  explicit File(int descriptor) : fd(descriptor) {}
+  ~File() { ::close(fd); }
+  File(const File&) = delete;
+  File& operator=(const File&) = delete;
+};
 
 std::error_code replace_file(int directory_fd, const std::string& directory, std::string_view name,
                              std::string_view contents) {
@@ -68,7 +77,8 @@ JournalWriter::JournalWriter(int directory_fd, std::string directory, std::strin
   if (auto error = reopen()) {
     throw std::system_error(error, "cannot open counter journal " + path_);
   }
-  thread_ = std::thread([this] { run(); });
+  write_thread_ = std::thread([this] { run_write_stage(); });
+  sync_thread_ = std::thread([this] { run_sync_stage(); });
 }
 
 JournalWriter::~JournalWriter() {
@@ -76,11 +86,9 @@ JournalWriter::~JournalWriter() {
     std::lock_guard lock(mutex_);
     stopping_ = true;
   }
-  wake_.notify_one();
-  thread_.join();
-  if (fd_ >= 0) {
-    ::close(fd_);
-  }
+  write_wake_.notify_one();
+  write_thread_.join();  // writes every queued append, then tells the sync stage
+  sync_thread_.join();
 }
 
 std::error_code JournalWriter::reopen() {
@@ -88,27 +96,34 @@ std::error_code JournalWriter::reopen() {
   if (fd < 0) {
     return last_error();
   }
-  if (fd_ >= 0) {
-    ::close(fd_);
-  }
-  fd_ = fd;
+  file_ = std::make_shared<File>(fd);
   return {};
 }
 
-void JournalWriter::append(std::string records, Done done) {
-  {
-    std::lock_guard lock(mutex_);
-    pending_.push_back({false, std::move(records), std::move(done)});
-  }
-  wake_.notify_one();
+std::error_code JournalWriter::broken() const {
+  std::lock_guard lock(mutex_);
+  return broken_;
 }
 
-void JournalWriter::replace(std::string contents, Done done) {
+void JournalWriter::set_broken(std::error_code error) {
+  std::lock_guard lock(mutex_);
+  broken_ = error;
+}
+
+void JournalWriter::append(std::string records, Done written, Done durable) {
   {
     std::lock_guard lock(mutex_);
-    pending_.push_back({true, std::move(contents), std::move(done)});
+    pending_.push_back({false, std::move(records), std::move(written), std::move(durable)});
   }
-  wake_.notify_one();
+  write_wake_.notify_one();
+}
+
+void JournalWriter::replace(std::string contents) {
+  {
+    std::lock_guard lock(mutex_);
+    pending_.push_back({true, std::move(contents), {}, {}});
+  }
+  write_wake_.notify_one();
 }
 
 JournalWriter::Stats JournalWriter::stats() const {
@@ -116,20 +131,22 @@ JournalWriter::Stats JournalWriter::stats() const {
   return stats_;
 }
 
-void JournalWriter::run() {
+void JournalWriter::run_write_stage() {
   std::deque<Item> batch;
   for (;;) {
     {
       std::unique_lock lock(mutex_);
-      wake_.wait(lock, [this] { return stopping_ || !pending_.empty(); });
+      write_wake_.wait(lock, [this] { return stopping_ || !pending_.empty(); });
       if (pending_.empty()) {
-        return;  // stopping, and everything queued is done
+        write_stage_done_ = true;
+        break;
       }
       batch.swap(pending_);
     }
-    process(batch);
+    write_batch(batch);
     batch.clear();
   }
+  sync_wake_.notify_one();
 }
 
 std::error_code JournalWriter::write_appends(std::deque<Item>& batch, std::size_t first,
@@ -143,34 +160,31 @@ std::error_code JournalWriter::write_appends(std::deque<Item>& batch, std::size_
     }
     data = joined;
   }
-  const off_t before = ::lseek(fd_, 0, SEEK_END);
-  if (auto error = write_all(fd_, data)) {
+  const off_t before = ::lseek(file_->fd, 0, SEEK_END);
+  if (auto error = write_all(file_->fd, data)) {
     // Cut a partial record off so that later appends do not follow garbage.
-    if (before < 0 || ::ftruncate(fd_, before) != 0) {
-      broken_ = error;
+    if (before < 0 || ::ftruncate(file_->fd, before) != 0) {
+      set_broken(error);
     }
     return error;
   }
   return {};
 }
 
-void JournalWriter::process(std::deque<Item>& batch) {
-  std::error_code error = broken_;
+void JournalWriter::write_batch(std::deque<Item>& batch) {
+  std::error_code error = broken();
   std::uint64_t appends = 0;
-  std::uint64_t syncs = 0;
   std::uint64_t replacements = 0;
-  bool dirty = false;
   for (std::size_t i = 0; i < batch.size() && !error;) {
     if (batch[i].replace) {
-      // Everything appended before is in the snapshot: no need to sync it first.
+      // Everything appended before is in the snapshot, which is durable once this returns.
       error = replace_file(directory_fd_, directory_, name_, batch[i].data);
       if (!error) {
         if (auto reopen_error = reopen()) {
-          error = broken_ = reopen_error;
+          set_broken(error = reopen_error);
         }
         ++replacements;
       }
-      dirty = false;
       ++i;
       continue;
     }
@@ -180,28 +194,66 @@ void JournalWriter::process(std::deque<Item>& batch) {
     }
     error = write_appends(batch, i, end);
     appends += end - i;
-    dirty = dirty || !error;
     i = end;
   }
-  if (!error && dirty) {
-    ++syncs;
-    if (::fdatasync(fd_) != 0) {
-      // After a failed sync the kernel may have dropped the dirty pages: trust nothing later.
-      error = broken_ = last_error();
+  Group group{file_, error, {}};
+  for (auto& item : batch) {
+    if (item.written) {
+      item.written(error);
+    }
+    if (item.durable) {
+      group.durable.push_back(std::move(item.durable));
     }
   }
   {
     std::lock_guard lock(mutex_);
     stats_.appends += appends;
-    stats_.syncs += syncs;
     stats_.replacements += replacements;
-    stats_.largest_group = std::max<std::uint64_t>(stats_.largest_group, appends);
     stats_.failures += error ? 1 : 0;
+    written_.push_back(std::move(group));
   }
-  for (auto& item : batch) {
-    if (item.done) {
-      item.done(error);
+  sync_wake_.notify_one();
+}
+
+void JournalWriter::run_sync_stage() {
+  std::deque<Group> groups;
+  for (;;) {
+    {
+      std::unique_lock lock(mutex_);
+      sync_wake_.wait(lock, [this] { return write_stage_done_ || !written_.empty(); });
+      if (written_.empty()) {
+        return;  // the write stage has finished and everything is completed
+      }
+      groups.swap(written_);
     }
+    // One fdatasync per file covers every write the write stage finished before it.
+    std::map<File*, std::error_code> synced;
+    std::uint64_t waiters = 0;
+    for (const auto& group : groups) {
+      waiters += group.durable.size();
+      if (!group.error && !group.durable.empty() && !synced.contains(group.file.get())) {
+        std::error_code error;
+        if (::fdatasync(group.file->fd) != 0) {
+          error = last_error();
+          set_broken(error);
+        }
+        synced.emplace(group.file.get(), error);
+      }
+    }
+    {
+      std::lock_guard lock(mutex_);
+      stats_.syncs += synced.size();
+      stats_.largest_group = std::max(stats_.largest_group, waiters);
+    }
+    for (auto& group : groups) {
+      const auto found = synced.find(group.file.get());
+      const std::error_code error =
+          group.error ? group.error : (found != synced.end() ? found->second : std::error_code{});
+      for (auto& done : group.durable) {
+        done(error);
+      }
+    }
+    groups.clear();
   }
 }
 

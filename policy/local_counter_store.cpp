@@ -212,6 +212,16 @@ void LocalCounterStore::release(Reservation& reservation) {
 
 asio::awaitable<std::error_code> LocalCounterStore::commit(Reservation& reservation,
                                                            TimePoint now) {
+  return commit_until(reservation, now, true);
+}
+
+asio::awaitable<std::error_code> LocalCounterStore::commit_unsynced(Reservation& reservation,
+                                                                    TimePoint now) {
+  return commit_until(reservation, now, false);
+}
+
+asio::awaitable<std::error_code> LocalCounterStore::commit_until(Reservation& reservation,
+                                                                 TimePoint now, bool durable) {
   const auto found = holds_.find(reservation.id);
   if (found == holds_.end()) {
     co_return std::make_error_code(std::errc::invalid_argument);  // empty, ended or foreign
@@ -231,13 +241,18 @@ asio::awaitable<std::error_code> LocalCounterStore::commit(Reservation& reservat
   journal_bytes_ += record.size();
 
   auto result = co_await asio::async_initiate<decltype(asio::use_awaitable), void(std::error_code)>(
-      [this, &record, now](auto handler) mutable {
+      [this, &record, now, durable](auto handler) mutable {
         // Keep the event loop alive while the write is in flight; complete on its executor.
         auto tracked = asio::prefer(executor_, asio::execution::outstanding_work.tracked);
         auto shared = std::make_shared<decltype(handler)>(std::move(handler));
-        writer_->append(std::move(record), [shared, tracked](std::error_code ec) {
+        JournalWriter::Done done = [shared, tracked](std::error_code ec) {
           asio::post(tracked, [shared, ec]() mutable { (*shared)(ec); });
-        });
+        };
+        if (durable) {
+          writer_->append(std::move(record), {}, std::move(done));
+        } else {
+          writer_->append(std::move(record), std::move(done), {});
+        }
         maybe_compact(now);  // after the append: the snapshot supersedes it
       },
       asio::use_awaitable);

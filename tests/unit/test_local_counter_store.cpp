@@ -167,6 +167,21 @@ TEST_CASE("committed usage survives a crash: a store opened on the crash image c
   CHECK(after.used("a@x", Counter::recipients_per_day, at_s(86'400 + 60)) == 60);
 }
 
+TEST_CASE("an unsynced commit is in the journal file, and so survives kill -9, when it completes") {
+  TempDir dir;
+  TempDir image;
+  {
+    Store s(dir.path, at_s(0));
+    auto held = s.reserve("a@x", Counter::releases_per_minute, 1, 5, at_s(0));
+    REQUIRE(held.granted);
+    CHECK_FALSE(run(s.io, s.store.commit_unsynced(held.reservation, at_s(0))));
+    CHECK_FALSE(held.reservation);
+    crash_image(dir.path, image.path / "state");
+  }
+  Store after(image.path / "state", at_s(1));
+  CHECK(after.used("a@x", Counter::releases_per_minute, at_s(1)) == 1);
+}
+
 TEST_CASE("replay keeps only the usage still inside its window") {
   TempDir dir;
   {

@@ -39,16 +39,16 @@ struct Reservation {
 
 struct ReserveResult {
   bool granted = false;
-  Reservation reservation;   // when granted
-  std::uint64_t used = 0;    // units in the window, committed + reserved, before this request
+  Reservation reservation;  // when granted
+  std::uint64_t used = 0;   // units in the window, committed + reserved, before this request
   // When refused: the earliest time at which `amount` units fit again (for the reply text).
   TimePoint frees_at{};
-  std::error_code error;     // backend failure (Redis unreachable ...): neither granted nor refused
+  std::error_code error;  // backend failure (Redis unreachable ...): neither granted nor refused
 };
 
 struct Usage {
-  std::uint64_t used = 0;      // committed + reserved units in the window now
-  TimePoint next_free{};       // when the oldest counted unit leaves the window (epoch if none)
+  std::uint64_t used = 0;  // committed + reserved units in the window now
+  TimePoint next_free{};   // when the oldest counted unit leaves the window (epoch if none)
 };
 
 class CounterStore {
@@ -57,13 +57,21 @@ class CounterStore {
 
   // Atomically: if used(key, counter, now) + amount <= limit, reserve `amount` and grant.
   virtual boost::asio::awaitable<ReserveResult> try_reserve(std::string_view key, Counter counter,
-                                                             std::uint64_t amount,
-                                                             std::uint64_t limit, TimePoint now) = 0;
+                                                            std::uint64_t amount,
+                                                            std::uint64_t limit, TimePoint now) = 0;
 
   // Turns the reservation into usage at time `now`. Completes only when the usage is durable:
   // after kill -9 and a restart it is counted (the 250 for a message waits for this).
   virtual boost::asio::awaitable<std::error_code> commit(Reservation& reservation,
                                                          TimePoint now) = 0;
+
+  // Like commit(), but completes as soon as the usage survives a crash of this process
+  // (kill -9), without waiting for the disk: a power loss may lose it. For counts that must not
+  // put a disk sync in front of every message (queue pacing's releases). Default: commit().
+  virtual boost::asio::awaitable<std::error_code> commit_unsynced(Reservation& reservation,
+                                                                  TimePoint now) {
+    return commit(reservation, now);
+  }
 
   // Gives the units back (RSET, refusal, disconnect). Idempotent; safe on an empty reservation.
   virtual void release(Reservation& reservation) = 0;

@@ -4,15 +4,22 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <string_view>
 #include <system_error>
 #include <thread>
+#include <vector>
 
-// Makes counter journal records durable in groups, on one background thread (the same idea as
-// spool::GroupCommitter): every append queued while the previous fdatasync() runs goes into the
-// next write + fdatasync, so concurrent commits share one sync instead of queueing for one each.
+// Writes the counter journal on two background threads, the same idea as the spool's
+// GroupCommitter, so the event loop never waits for the disk:
+//   write stage: takes every append queued so far, write()s them to the journal at once and
+//                reports them "written" (they now survive a kill -9 of the process);
+//   sync stage:  takes every written group so far and fdatasync()s once, then reports them
+//                "durable" (they now survive a power loss).
+// While one fdatasync() runs, new appends are written and queue for the next one, so
+// concurrent commits share a sync instead of queueing for one each.
 namespace policy_relay::policy {
 
 // Writes `contents` to directory/name atomically and durably: a temporary file, fsync, rename
@@ -22,8 +29,7 @@ std::error_code replace_file(int directory_fd, const std::string& directory, std
 
 class JournalWriter {
  public:
-  // Runs on the writer thread once the records are durable (or failed): it must only hand the
-  // result over (e.g. post it to an executor).
+  // Runs on a writer thread: it must only hand the result over (e.g. post it to an executor).
   using Done = std::function<void(std::error_code)>;
 
   // Appends to directory/name, which must exist (written by replace_file() at start-up).
@@ -33,11 +39,12 @@ class JournalWriter {
   JournalWriter(const JournalWriter&) = delete;
   JournalWriter& operator=(const JournalWriter&) = delete;
 
-  // Appends encoded records; `done` runs after they are on disk.
-  void append(std::string records, Done done);
+  // Appends encoded records: `written` runs once they are in the file (page cache), `durable`
+  // once they are synced to disk. Either may be empty.
+  void append(std::string records, Done written, Done durable);
   // Replaces the whole journal with `contents` (header included), ordered after every earlier
   // append and before every later one. The snapshot must include the earlier appends' usage.
-  void replace(std::string contents, Done done = {});
+  void replace(std::string contents);
 
   struct Stats {
     std::uint64_t appends = 0;
@@ -49,30 +56,45 @@ class JournalWriter {
   Stats stats() const;
 
  private:
+  struct File;  // an open journal descriptor, closed when the last group using it is synced
   struct Item {
     bool replace = false;
     std::string data;
-    Done done;
+    Done written;
+    Done durable;
+  };
+  struct Group {
+    std::shared_ptr<File> file;
+    std::error_code error;
+    std::vector<Done> durable;
   };
 
-  void run();
-  void process(std::deque<Item>& batch);
+  void run_write_stage();
+  void run_sync_stage();
+  void write_batch(std::deque<Item>& batch);
   std::error_code write_appends(std::deque<Item>& batch, std::size_t first, std::size_t last);
   std::error_code reopen();
+  std::error_code broken() const;
+  void set_broken(std::error_code error);
 
   int directory_fd_;
   std::string directory_;
   std::string name_;
   std::string path_;
-  int fd_ = -1;
-  std::error_code broken_;  // sticky: a failed fdatasync leaves the file's state unknown
+  std::shared_ptr<File> file_;  // write stage only
 
   mutable std::mutex mutex_;
-  std::condition_variable wake_;
+  std::condition_variable write_wake_;
+  std::condition_variable sync_wake_;
   std::deque<Item> pending_;
+  std::deque<Group> written_;
   bool stopping_ = false;
+  bool write_stage_done_ = false;
+  // Sticky: after a failed fdatasync the kernel may have dropped dirty pages; trust nothing.
+  std::error_code broken_;
   Stats stats_;
-  std::thread thread_;
+  std::thread write_thread_;
+  std::thread sync_thread_;
 };
 
 }  // namespace policy_relay::policy

@@ -17,7 +17,8 @@
 //   counters.journal   header, then usage records (see counter_journal.hpp)
 //   counters.lock      flock()ed while a store has the directory open (one daemon per directory)
 // commit() completes only after its record is fdatasync()ed (grouped with concurrent commits on
-// the writer thread), so after kill -9 every acknowledged message's usage is replayed at start.
+// the writer threads), so after kill -9 or a power loss every acknowledged message's usage is
+// replayed at start; commit_unsynced() completes once the record is written (kill -9 safe).
 // At start the journal is replayed (only what is still inside its window; a torn last record is
 // ignored) and rewritten as a snapshot; it is rewritten again whenever it grows past
 // max(compact_after_bytes, 2 x the last snapshot), so the disk holds O(live buckets).
@@ -47,6 +48,9 @@ class LocalCounterStore final : public CounterStore {
                                                     std::uint64_t amount, std::uint64_t limit,
                                                     TimePoint now) override;
   boost::asio::awaitable<std::error_code> commit(Reservation& reservation, TimePoint now) override;
+  // Completes once the record is write()n to the journal (it survives kill -9), before its sync.
+  boost::asio::awaitable<std::error_code> commit_unsynced(Reservation& reservation,
+                                                          TimePoint now) override;
   void release(Reservation& reservation) override;
   boost::asio::awaitable<Usage> usage(std::string_view key, Counter counter,
                                       TimePoint now) override;
@@ -76,6 +80,8 @@ class LocalCounterStore final : public CounterStore {
     std::uint64_t amount;
   };
 
+  boost::asio::awaitable<std::error_code> commit_until(Reservation& reservation, TimePoint now,
+                                                       bool durable);
   void replay(TimePoint now);
   std::string snapshot(TimePoint now);
   void maybe_compact(TimePoint now);
