@@ -62,6 +62,8 @@ MessageWriter& MessageWriter::operator=(MessageWriter&& other) noexcept {
     incoming_path_ = std::move(other.incoming_path_);
     buffer_ = std::move(other.buffer_);
     buffer_limit_ = other.buffer_limit_;
+    header_size_ = other.header_size_;
+    file_size_ = other.file_size_;
     body_size_ = other.body_size_;
     error_ = other.error_;
   }
@@ -77,6 +79,7 @@ std::error_code MessageWriter::write(std::string_view octets) {
     return error_ ? error_ : std::make_error_code(std::errc::bad_file_descriptor);
   }
   body_size_ += octets.size();
+  file_size_ += octets.size();
   if (buffer_.size() + octets.size() <= buffer_limit_) {
     buffer_.append(octets);
     return {};
@@ -114,10 +117,12 @@ void MessageWriter::abort() {
 Spool::Spool(Config config)
     : config_(std::move(config)),
       incoming_dir_(config_.directory + "/incoming"),
-      queue_dir_(config_.directory + "/queue") {
+      queue_dir_(config_.directory + "/queue"),
+      file_pool_(config_.directory + "/free", config_.reusable_files) {
   make_directory(config_.directory);
   make_directory(incoming_dir_);
   make_directory(queue_dir_);
+  make_directory(config_.directory + "/free");
   queue_dir_fd_ = ::open(queue_dir_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (queue_dir_fd_ < 0) {
     throw std::runtime_error("cannot open " + queue_dir_ + ": " + last_error().message());
@@ -149,12 +154,22 @@ std::string Spool::new_id() {
 }
 
 bool Spool::has_free_space() const {
+  if (config_.min_free_space == 0) {
+    return true;
+  }
+  const auto now = std::chrono::steady_clock::now();
+  if (now - free_space_checked_ < std::chrono::milliseconds(100)) {
+    return free_space_ok_;
+  }
+  free_space_checked_ = now;
   struct statvfs info {};
   if (::statvfs(config_.directory.c_str(), &info) != 0) {
-    return false;
+    free_space_ok_ = false;
+  } else {
+    const std::uint64_t available = static_cast<std::uint64_t>(info.f_bavail) * info.f_frsize;
+    free_space_ok_ = available >= config_.min_free_space;
   }
-  const std::uint64_t available = static_cast<std::uint64_t>(info.f_bavail) * info.f_frsize;
-  return available >= config_.min_free_space;
+  return free_space_ok_;
 }
 
 std::error_code Spool::open(Envelope& envelope, MessageWriter& writer) {
@@ -166,7 +181,10 @@ std::error_code Spool::open(Envelope& envelope, MessageWriter& writer) {
       return ec;
     }
     const std::string path = incoming_dir_ + "/" + envelope.id;
-    const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    int fd = file_pool_.take(path);
+    if (fd < 0) {
+      fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    }
     if (fd < 0) {
       if (errno == EEXIST) {
         continue;  // the clock went back and met an old id: take the next one
@@ -177,6 +195,8 @@ std::error_code Spool::open(Envelope& envelope, MessageWriter& writer) {
     writer.id_ = envelope.id;
     writer.incoming_path_ = path;
     writer.buffer_limit_ = config_.write_buffer;
+    writer.header_size_ = header.size();
+    writer.file_size_ = header.size();
     writer.buffer_ = std::move(header);
     writer.body_size_ = 0;
     writer.error_ = {};
@@ -191,6 +211,12 @@ asio::awaitable<std::error_code> Spool::commit(MessageWriter& writer,
     co_return std::make_error_code(std::errc::bad_file_descriptor);
   }
   if (auto ec = writer.flush()) {
+    writer.abort();
+    co_return ec;
+  }
+  // A reused file may be longer than this message: cut what is left of its old content.
+  if (::ftruncate(writer.fd_, static_cast<off_t>(writer.file_size_)) != 0) {
+    auto ec = last_error();
     writer.abort();
     co_return ec;
   }
@@ -226,6 +252,15 @@ asio::awaitable<std::error_code> Spool::store(Envelope& envelope, std::string_vi
   co_return co_await commit(writer, executor);
 }
 
+StoredMessage Spool::committed(const Envelope& envelope, const MessageWriter& writer) const {
+  StoredMessage message;
+  message.envelope = envelope;
+  message.path = queue_path(envelope.id);
+  message.body_offset = writer.header_size_;
+  message.body_size = writer.body_size_;
+  return message;
+}
+
 std::error_code Spool::load(const std::string& id, StoredMessage& out) const {
   const std::string path = queue_path(id);
   std::string block;
@@ -240,7 +275,9 @@ std::error_code Spool::load(const std::string& id, StoredMessage& out) const {
   message.path = path;
   message.body_offset = block.size();
   message.body_size = file_size - block.size();
-  message.done_recipients = read_lines(path + ".state");
+  if (ids_with_state_.contains(id)) {
+    message.done_recipients = read_lines(path + ".state");
+  }
   out = std::move(message);
   return {};
 }
@@ -255,33 +292,43 @@ std::error_code Spool::mark_done(const std::string& id,
     text.append(recipient).append("\n");
   }
   // Not fsynced: losing it in a crash only means a recipient may get the message twice.
+  ids_with_state_.insert(id);
   return replace_file(state_path, text);
 }
 
 void Spool::remove(const std::string& id) {
   const std::string path = queue_path(id);
-  ::unlink((path + ".state").c_str());
-  ::unlink(path.c_str());
+  if (ids_with_state_.erase(id) > 0) {
+    ::unlink((path + ".state").c_str());
+  }
+  file_pool_.give(path);
 }
 
 std::vector<StoredMessage> Spool::recover() {
+  file_pool_.recover();
   for (const auto& name : list_directory(incoming_dir_)) {
     ::unlink((incoming_dir_ + "/" + name).c_str());
     log::Event("spool_recover", log::Level::info).add("removed", "incoming/" + name);
   }
   std::vector<std::string> names = list_directory(queue_dir_);
   std::sort(names.begin(), names.end());
-  std::vector<StoredMessage> messages;
+  // First the side files, so that load() below sees which messages have recorded progress.
   for (const auto& name : names) {
     const std::string path = queue_dir_ + "/" + name;
     if (name.ends_with(".state")) {
       if (::access(path.substr(0, path.size() - 6).c_str(), F_OK) != 0) {
         ::unlink(path.c_str());  // its message was finished before the crash
+      } else {
+        ids_with_state_.insert(name.substr(0, name.size() - 6));
       }
-      continue;
-    }
-    if (name.ends_with(".tmp")) {
+    } else if (name.ends_with(".tmp")) {
       ::unlink(path.c_str());
+    }
+  }
+  std::vector<StoredMessage> messages;
+  for (const auto& name : names) {
+    const std::string path = queue_dir_ + "/" + name;
+    if (name.ends_with(".state") || name.ends_with(".tmp")) {
       continue;
     }
     StoredMessage message;

@@ -231,3 +231,63 @@ TEST_CASE("free space below the configured minimum is reported") {
   spool::Spool starved({dir.path.string(), ~std::uint64_t{0}});
   CHECK_FALSE(starved.has_free_space());
 }
+
+TEST_CASE("recorded progress survives a restart") {
+  TempDir dir;
+  std::string id;
+  {
+    spool::Spool spool({dir.path.string(), 0});
+    Envelope envelope = sample_envelope();
+    REQUIRE_FALSE(store_now(spool, envelope, "x\r\n"));
+    REQUIRE_FALSE(spool.mark_done(envelope.id, {"b@example.org"}));
+    id = envelope.id;
+  }
+  spool::Spool reopened({dir.path.string(), 0});
+  auto recovered = reopened.recover();
+  REQUIRE(recovered.size() == 1);
+  CHECK(recovered[0].envelope.id == id);
+  CHECK(recovered[0].done_recipients == std::vector<std::string>{"b@example.org"});
+}
+
+TEST_CASE("a reused file holds exactly the new message, never the tail of an old one") {
+  TempDir dir;
+  spool::Spool spool({dir.path.string(), 0});
+  Envelope long_one = sample_envelope();
+  REQUIRE_FALSE(store_now(spool, long_one, std::string(100 * 1024, 'L') + "\r\n"));
+  spool.remove(long_one.id);  // goes to the pool of reusable files
+  CHECK_FALSE(fs::is_empty(dir.path / "free"));
+
+  Envelope short_one = sample_envelope();
+  const std::string message = "Subject: short\r\n\r\nS\r\n";
+  REQUIRE_FALSE(store_now(spool, short_one, message));
+  CHECK(fs::is_empty(dir.path / "free"));  // the pooled file was taken
+  spool::StoredMessage loaded;
+  REQUIRE_FALSE(spool.load(short_one.id, loaded));
+  CHECK(loaded.body_size == message.size());
+  CHECK(read_file(loaded.path).substr(loaded.body_offset) == message);
+}
+
+TEST_CASE("committed() describes the stored message exactly as load() reads it") {
+  TempDir dir;
+  spool::Spool spool({dir.path.string(), 0});
+  asio::io_context io;
+  Envelope envelope = sample_envelope();
+  spool::StoredMessage described;
+  asio::co_spawn(
+      io,
+      [&]() -> asio::awaitable<void> {
+        spool::MessageWriter writer;
+        REQUIRE_FALSE(spool.open(envelope, writer));
+        writer.write("Subject: a\r\n\r\nbody\r\n");
+        REQUIRE_FALSE(co_await spool.commit(writer, io.get_executor()));
+        described = spool.committed(envelope, writer);
+      },
+      asio::detached);
+  io.run();
+  spool::StoredMessage loaded;
+  REQUIRE_FALSE(spool.load(envelope.id, loaded));
+  CHECK(described.path == loaded.path);
+  CHECK(described.body_offset == loaded.body_offset);
+  CHECK(described.body_size == loaded.body_size);
+  CHECK(described.envelope.recipients == loaded.envelope.recipients);
+}

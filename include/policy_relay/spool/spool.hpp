@@ -2,14 +2,17 @@
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <string>
 #include <string_view>
 #include <system_error>
+#include <unordered_set>
 #include <vector>
 
 #include "policy_relay/envelope.hpp"
+#include "policy_relay/spool/file_pool.hpp"
 
 namespace policy_relay::spool {
 
@@ -54,6 +57,8 @@ class MessageWriter {
   std::string incoming_path_;
   std::string buffer_;
   std::size_t buffer_limit_ = 64 * 1024;
+  std::uint64_t header_size_ = 0;  // the envelope block
+  std::uint64_t file_size_ = 0;    // octets written so far, envelope block included
   std::uint64_t body_size_ = 0;
   std::error_code error_;
 };
@@ -62,6 +67,7 @@ class MessageWriter {
 //   incoming/ID        being received; removed at recovery
 //   queue/ID           committed: envelope header, blank line, message octets
 //   queue/ID.state     recipients already finished, one per line (rewritten atomically)
+//   free/rN            finished files kept for reuse (see FilePool)
 // commit() returns only after the file's data and the queue directory entry are on disk:
 // file fsync, rename into queue/, directory fsync. Concurrent commits are grouped: one thread
 // syncs a whole batch, then renames the batch and syncs the directory once.
@@ -71,6 +77,7 @@ class Spool {
     std::string directory;
     std::uint64_t min_free_space = 0;
     std::size_t write_buffer = 64 * 1024;  // bound on octets held per writer before write(2)
+    std::size_t reusable_files = 1024;     // finished files kept for reuse (FilePool)
   };
 
   // Creates the directories if needed (mode 0700) and starts the commit thread.
@@ -99,6 +106,9 @@ class Spool {
   boost::asio::awaitable<std::error_code> store(Envelope& envelope, std::string_view message,
                                                 boost::asio::any_io_executor executor);
 
+  // The message a successful commit() of `writer` just stored, without reading it back.
+  StoredMessage committed(const Envelope& envelope, const MessageWriter& writer) const;
+
   // Reads a committed message's envelope and state (for delivery after recovery or a retry).
   std::error_code load(const std::string& id, StoredMessage& out) const;
 
@@ -124,6 +134,11 @@ class Spool {
   Config config_;
   std::string incoming_dir_;
   std::string queue_dir_;
+  FilePool file_pool_;
+  std::unordered_set<std::string> ids_with_state_;
+  // statvfs() at most every 100 ms: MAIL asks for every transaction.
+  mutable std::chrono::steady_clock::time_point free_space_checked_{};
+  mutable bool free_space_ok_ = true;
   int queue_dir_fd_ = -1;
   std::uint64_t id_sequence_ = 0;
   std::unique_ptr<GroupCommitter> committer_;
