@@ -21,8 +21,8 @@ namespace {
 constexpr std::size_t kMaxFileSize = 1024 * 1024;
 
 // Sections of the contract that later versions implement.
-constexpr std::array<std::string_view, 9> kLaterSections{
-    "tls", "auth", "senders", "advice", "mass_mail", "exceptions", "state", "abuse", "admin"};
+constexpr std::array<std::string_view, 6> kLaterSections{"tls",       "auth",  "advice",
+                                                         "mass_mail", "abuse", "admin"};
 
 void read_sections(detail::Reader& reader, const toml::table& root, Config& config) {
   for (auto&& [name, node] : root) {
@@ -31,6 +31,12 @@ void read_sections(detail::Reader& reader, const toml::table& root, Config& conf
       detail::read_server(reader, reader.table(node, section), config.server);
     } else if (section == "limits") {
       detail::read_limits(reader, reader.table(node, section), config.limits);
+    } else if (section == "senders") {
+      detail::read_senders(reader, reader.table(node, section), config.senders);
+    } else if (section == "exceptions") {
+      detail::read_exceptions(reader, node, config.exceptions);
+    } else if (section == "state") {
+      detail::read_state(reader, reader.table(node, section), config.state);
     } else if (section == "spool") {
       detail::read_spool(reader, reader.table(node, section), config.spool);
     } else if (section == "upstream") {

@@ -66,25 +66,6 @@ void read_server(Reader& reader, const toml::table& table, ServerConfig& server)
   }
 }
 
-void read_limits(Reader& reader, const toml::table& table, LimitsConfig& limits) {
-  static constexpr std::array<std::string_view, 6> kLater{"max_recipients_per_message",
-                                                          "messages_per_minute",
-                                                          "recipients_per_day",
-                                                          "rate_action",
-                                                          "daily_action",
-                                                          "queue_backlog_per_sender"};
-  for (auto&& [name, node] : table) {
-    const std::string key = qualified("limits", name);
-    if (name == "max_message_size") {
-      limits.max_message_size = reader.size(node, key);
-    } else if (is_one_of(name.str(), kLater)) {
-      reader.reserved(node, key);
-    } else {
-      reader.unknown(node, key);
-    }
-  }
-}
-
 void read_spool(Reader& reader, const toml::table& table, SpoolConfig& spool) {
   for (auto&& [name, node] : table) {
     const std::string key = qualified("spool", name);

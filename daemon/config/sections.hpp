@@ -11,10 +11,16 @@
 namespace policy_relay::config::detail {
 
 void read_server(Reader& reader, const toml::table& table, ServerConfig& out);
-void read_limits(Reader& reader, const toml::table& table, LimitsConfig& out);
 void read_spool(Reader& reader, const toml::table& table, SpoolConfig& out);
 void read_upstream(Reader& reader, const toml::table& table, UpstreamConfig& out);
 void read_log(Reader& reader, const toml::table& table, LogConfig& out);
 void read_messages(Reader& reader, const toml::table& table, MessagesConfig& out);
+
+// policy_sections.cpp
+void read_limits(Reader& reader, const toml::table& table, LimitsConfig& out);
+void read_senders(Reader& reader, const toml::table& table, SendersConfig& out);
+// `node` is the [[exceptions]] array of tables.
+void read_exceptions(Reader& reader, const toml::node& node, std::vector<SenderException>& out);
+void read_state(Reader& reader, const toml::table& table, StateConfig& out);
 
 }  // namespace policy_relay::config::detail

@@ -258,21 +258,16 @@ TEST_CASE("sections and keys of later versions are refused, never silently ignor
   const std::string_view reserved[] = {
       "[tls]\ncertificate = \"\"\n",
       "[auth]\nrequire = true\n",
-      "[senders]\ndomains = [\"edomex.gob.mx\"]\n",
       "[advice]\nbcc_threshold = 5\n",
       "[mass_mail]\nmax_public_recipients = 20\n",
-      "[[exceptions]]\nsender = \"a@b\"\n",
-      "[state]\nbackend = \"local\"\n",
       "[abuse]\nrefusals = 50\n",
       "[admin]\nsocket = \"/run/x.sock\"\n",
       "[server]\nproxy_protocol = false\n",
       "[server]\nproxy_networks = [\"127.0.0.1/32\"]\n",
-      "[limits]\nmax_recipients_per_message = 500\n",
-      "[limits]\nmessages_per_minute = 30\n",
-      "[limits]\nrecipients_per_day = 10000\n",
-      "[limits]\nrate_action = \"queue\"\n",
-      "[limits]\ndaily_action = \"defer\"\n",
-      "[limits]\nqueue_backlog_per_sender = 300\n",
+      "[senders]\ndirectory = \"accounts.toml\"\n",
+      "[senders]\nfrom_mismatch_action = \"log\"\n",
+      "[state]\nredis_url = \"redis://127.0.0.1:6379/0\"\n",
+      "[state]\nredis_unavailable = \"defer\"\n",
       "[upstream]\nca_file = \"\"\n",
       "[upstream]\nauth = \"xoauth2\"\n",
       "[upstream]\nusername = \"\"\n",
@@ -285,8 +280,8 @@ TEST_CASE("sections and keys of later versions are refused, never silently ignor
     CHECK(message.find("not supported by this version of policy-relay") != std::string::npos);
     CHECK(message.rfind("test.toml:", 0) == 0);
   }
-  CHECK(error_of("[limits]\nmax_message_size = \"25MiB\"\nmessages_per_minute = 30\n") ==
-        "test.toml:3:23: key 'limits.messages_per_minute': not supported by this version of "
+  CHECK(error_of("[senders]\ndomains = [\"a.b\"]\nfrom_mismatch_action = \"log\"\n") ==
+        "test.toml:3:24: key 'senders.from_mismatch_action': not supported by this version of "
         "policy-relay (0.1.0): remove it; it would not be enforced");
   CHECK(error_of("\n[tls]\n").rfind("test.toml:2:1: key 'tls': not supported", 0) == 0);
 }

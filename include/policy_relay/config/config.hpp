@@ -3,6 +3,7 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -34,8 +35,76 @@ struct ServerConfig {
   std::uint32_t max_errors = 10;
 };
 
+// What the per-minute limit does to the message over it (POLICY VI.4).
+enum class RateAction {
+  queue,   // accept; the scheduler paces delivery (MAIL gets 451 4.7.1 past the backlog)
+  defer,   // MAIL gets 451 4.7.1
+  reject,  // MAIL gets 550 5.7.1
+};
+// What the daily recipient quota does to the recipient over it (POLICY VI.4).
+enum class DailyAction { defer, reject };  // RCPT gets 451 4.7.1 / 550 5.7.1
+
+// Per sender identity (the AUTH user, else the lower-cased envelope sender).
 struct LimitsConfig {
+  // Extension, for benchmarks and emergencies: false runs no policy rule at all (no sender
+  // checks, no counters); max_message_size and max_recipients_per_message stay protocol bounds.
+  bool enabled = true;
   std::uint64_t max_message_size = 25ull * 1024 * 1024;  // POLICY VI.1
+  std::uint32_t max_recipients_per_message = 500;        // POLICY VI.3, VI.4
+  std::uint32_t messages_per_minute = 30;                // POLICY VI.4, rolling 60 s
+  std::uint32_t recipients_per_day = 10000;              // POLICY VI.4, rolling 24 h
+  RateAction rate_action = RateAction::queue;
+  DailyAction daily_action = DailyAction::defer;
+  std::uint32_t queue_backlog_per_sender = 300;  // rate_action = "queue": messages waiting
+};
+
+// The [limits] keys one [[exceptions]] entry sets; the others come from [limits].
+struct LimitOverrides {
+  std::optional<std::uint64_t> max_message_size;
+  std::optional<std::uint32_t> max_recipients_per_message;
+  std::optional<std::uint32_t> messages_per_minute;
+  std::optional<std::uint32_t> recipients_per_day;
+  std::optional<RateAction> rate_action;
+  std::optional<DailyAction> daily_action;
+  std::optional<std::uint32_t> queue_backlog_per_sender;
+
+  // `base` with the keys set here replaced.
+  LimitsConfig applied_to(LimitsConfig base) const {
+    base.max_message_size = max_message_size.value_or(base.max_message_size);
+    base.max_recipients_per_message =
+        max_recipients_per_message.value_or(base.max_recipients_per_message);
+    base.messages_per_minute = messages_per_minute.value_or(base.messages_per_minute);
+    base.recipients_per_day = recipients_per_day.value_or(base.recipients_per_day);
+    base.rate_action = rate_action.value_or(base.rate_action);
+    base.daily_action = daily_action.value_or(base.daily_action);
+    base.queue_backlog_per_sender =
+        queue_backlog_per_sender.value_or(base.queue_backlog_per_sender);
+    return base;
+  }
+};
+
+// An authorised sender (POLICY VI.3, VI.8, VI.9): `reference` (the authorisation's number) is
+// logged with every decision the exception changes.
+struct SenderException {
+  std::string sender;  // lower-cased (ASCII); matched against the sender identity
+  std::string reference;
+  LimitOverrides limits;
+  bool allow_protected_lists = false;   // POLICY VI.8 (enforced from the mass-mail rules on)
+  bool allow_public_mass_mail = false;  // POLICY VI.9 (likewise)
+};
+
+// POLICY I.1: who may appear as envelope sender.
+struct SendersConfig {
+  std::vector<std::string> domains{"edomex.gob.mx"};  // lower-cased
+  std::uint32_t max_local_part_length = 20;           // characters (UTF-8 code points)
+};
+
+enum class StateBackend { local };
+
+// Where the rate and quota counters live (only "local" in this version).
+struct StateConfig {
+  StateBackend backend = StateBackend::local;
+  std::string directory = "/var/lib/policy-relay";  // local: the counters journal
 };
 
 struct SpoolConfig {
@@ -84,6 +153,9 @@ struct Config {
   std::string source_path;  // the file this was loaded from ("" for defaults)
   ServerConfig server;
   LimitsConfig limits;
+  SendersConfig senders;
+  std::vector<SenderException> exceptions;
+  StateConfig state;
   SpoolConfig spool;
   UpstreamConfig upstream;
   LogConfig log;

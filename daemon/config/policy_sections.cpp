@@ -1,0 +1,180 @@
+// The sections behind the policy engine: [limits], [senders], [[exceptions]], [state]
+// (POLICY I.1, VI.1, VI.3, VI.4, VI.8, VI.9; DESIGN.md "The operator's contract").
+#include <algorithm>
+#include <array>
+#include <string>
+
+#include "policy_relay/smtp/address.hpp"
+#include "sections.hpp"
+
+namespace policy_relay::config::detail {
+namespace {
+
+// Upper bounds that keep every limit meaningful and every counter far from overflow.
+constexpr std::uint32_t kMaxRecipientsPerMessage = 100'000;
+constexpr std::uint32_t kMaxMessagesPerMinute = 1'000'000;
+constexpr std::uint32_t kMaxRecipientsPerDay = 100'000'000;
+constexpr std::uint32_t kMaxBacklog = 1'000'000;
+
+std::string qualified(std::string_view section, const toml::key& key) {
+  std::string name(section);
+  name += '.';
+  name += key.str();
+  return name;
+}
+
+std::string ascii_lower(std::string text) {
+  std::transform(text.begin(), text.end(), text.begin(), [](char c) {
+    return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
+  });
+  return text;
+}
+
+// Reads `name` into `out` when it is one of the [limits] keys an exception may override too;
+// false when it is not one of them.
+bool read_limit_key(Reader& reader, std::string_view name, const toml::node& node,
+                    const std::string& key, LimitOverrides& out) {
+  if (name == "max_message_size") {
+    out.max_message_size = reader.size(node, key);
+  } else if (name == "max_recipients_per_message") {
+    out.max_recipients_per_message = reader.count(node, key, kMaxRecipientsPerMessage);
+  } else if (name == "messages_per_minute") {
+    out.messages_per_minute = reader.count(node, key, kMaxMessagesPerMinute);
+  } else if (name == "recipients_per_day") {
+    out.recipients_per_day = reader.count(node, key, kMaxRecipientsPerDay);
+  } else if (name == "rate_action") {
+    out.rate_action =
+        static_cast<RateAction>(reader.choice(node, key, {"queue", "defer", "reject"}));
+  } else if (name == "daily_action") {
+    out.daily_action = static_cast<DailyAction>(reader.choice(node, key, {"defer", "reject"}));
+  } else if (name == "queue_backlog_per_sender") {
+    out.queue_backlog_per_sender = reader.count(node, key, kMaxBacklog);
+  } else {
+    return false;
+  }
+  return true;
+}
+
+// An exception's sender: one address as it may follow "MAIL FROM:" (without the brackets).
+std::string sender_address(Reader& reader, const toml::node& node, const std::string& key) {
+  const std::string value = reader.non_empty_string(node, key);
+  const smtp::PathParse parsed =
+      smtp::parse_path_argument("<" + value + ">", /*allow_null=*/false, /*allow_utf8=*/true);
+  if (parsed.error != smtp::PathError::none || !parsed.value.parameters.empty() ||
+      parsed.value.path.address != value || value.find('@') == std::string::npos) {
+    reader.fail(node, key, "'" + value + "' is not an e-mail address (local@domain)");
+  }
+  return ascii_lower(value);
+}
+
+SenderException read_exception(Reader& reader, const toml::table& table, const std::string& where) {
+  SenderException exception;
+  for (auto&& [name, node] : table) {
+    const std::string key = qualified(where, name);
+    if (name == "sender") {
+      exception.sender = sender_address(reader, node, key);
+    } else if (name == "reference") {
+      exception.reference = reader.non_empty_string(node, key);
+    } else if (name == "allow_protected_lists") {
+      exception.allow_protected_lists = reader.boolean(node, key);
+    } else if (name == "allow_public_mass_mail") {
+      exception.allow_public_mass_mail = reader.boolean(node, key);
+    } else if (!read_limit_key(reader, name.str(), node, key, exception.limits)) {
+      reader.unknown(node, key);
+    }
+  }
+  // Both are required: an exception must name whom it frees and on whose authority.
+  if (exception.sender.empty()) {
+    reader.fail(table, where + ".sender", "required (the address this exception applies to)");
+  }
+  if (exception.reference.empty()) {
+    reader.fail(table, where + ".reference",
+                "required (the authorisation, logged with every decision it changes)");
+  }
+  return exception;
+}
+
+}  // namespace
+
+void read_limits(Reader& reader, const toml::table& table, LimitsConfig& limits) {
+  LimitOverrides values;
+  for (auto&& [name, node] : table) {
+    const std::string key = qualified("limits", name);
+    if (name == "enabled") {
+      limits.enabled = reader.boolean(node, key);
+    } else if (!read_limit_key(reader, name.str(), node, key, values)) {
+      reader.unknown(node, key);
+    }
+  }
+  limits = values.applied_to(limits);
+}
+
+void read_senders(Reader& reader, const toml::table& table, SendersConfig& senders) {
+  static constexpr std::array<std::string_view, 2> kLater{"directory", "from_mismatch_action"};
+  for (auto&& [name, node] : table) {
+    const std::string key = qualified("senders", name);
+    if (name == "domains") {
+      const toml::array* domains = node.as_array();
+      if (domains == nullptr) {
+        reader.fail(node, key, "expected an array of domain names such as [\"edomex.gob.mx\"]");
+      }
+      reader.note(node, key);
+      senders.domains.clear();
+      for (const toml::node& element : *domains) {
+        senders.domains.push_back(ascii_lower(reader.host_name(element, key)));
+      }
+      if (senders.domains.empty()) {
+        reader.fail(node, key, "at least one domain is required (no sender could pass)");
+      }
+    } else if (name == "max_local_part_length") {
+      senders.max_local_part_length = reader.count(node, key, 64);  // RFC 5321 4.5.3.1.1
+    } else if (std::find(kLater.begin(), kLater.end(), name.str()) != kLater.end()) {
+      reader.reserved(node, key);
+    } else {
+      reader.unknown(node, key);
+    }
+  }
+}
+
+void read_exceptions(Reader& reader, const toml::node& node,
+                     std::vector<SenderException>& exceptions) {
+  const toml::array* entries = node.as_array();
+  if (entries == nullptr || !entries->is_array_of_tables()) {
+    reader.fail(node, "exceptions", "expected [[exceptions]] tables");
+  }
+  for (std::size_t index = 0; index < entries->size(); ++index) {
+    const toml::node& entry = *entries->get(index);
+    const std::string where = "exceptions[" + std::to_string(index + 1) + "]";
+    SenderException exception = read_exception(reader, *entry.as_table(), where);
+    for (const SenderException& earlier : exceptions) {
+      if (earlier.sender == exception.sender) {
+        reader.fail(entry, where + ".sender",
+                    "'" + exception.sender + "' already has an exception; merge the two entries");
+      }
+    }
+    exceptions.push_back(std::move(exception));
+  }
+}
+
+void read_state(Reader& reader, const toml::table& table, StateConfig& state) {
+  static constexpr std::array<std::string_view, 2> kLater{"redis_url", "redis_unavailable"};
+  for (auto&& [name, node] : table) {
+    const std::string key = qualified("state", name);
+    if (name == "backend") {
+      const std::size_t backend = reader.choice(node, key, {"local", "redis"});
+      if (backend != 0) {
+        reader.fail(node, key,
+                    "\"redis\" is not supported by this version of policy-relay; use \"local\"");
+      }
+      state.backend = StateBackend::local;
+    } else if (name == "directory") {
+      state.directory = reader.non_empty_string(node, key);
+    } else if (std::find(kLater.begin(), kLater.end(), name.str()) != kLater.end()) {
+      reader.reserved(node, key);
+    } else {
+      reader.unknown(node, key);
+    }
+  }
+}
+
+}  // namespace policy_relay::config::detail
