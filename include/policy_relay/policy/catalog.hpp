@@ -1,0 +1,44 @@
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace policy_relay::policy {
+
+enum class Language { en, es };
+
+// "en" -> en, "es" -> es; anything else -> en (the loader admits only these two).
+Language language_from_name(std::string_view name);
+
+// The text of every policy reply, in the language of [messages] language (DESIGN.md "Replies").
+// Only printable ASCII comes out, whatever the language (no accents on the wire: RFC 5321 4.2
+// reply text), and no line break. Times are UTC ("2026-11-30 04:40:00 UTC"), rounded up to the
+// second so "frees at" is never early.
+class Catalog {
+ public:
+  using TimePoint = std::chrono::system_clock::time_point;
+
+  explicit Catalog(Language language) : language_(language) {}
+  Language language() const { return language_; }
+
+  std::string message_too_big(std::uint64_t limit_bytes) const;                    // VI.1
+  std::string too_many_recipients(std::uint32_t limit) const;                      // VI.3
+  std::string too_many_messages(std::uint32_t per_minute, TimePoint retry) const;  // VI.4
+  std::string backlog_full(std::uint32_t backlog) const;                           // VI.4
+  std::string daily_quota(std::uint32_t per_day, TimePoint frees_at) const;        // VI.4
+  std::string null_sender() const;                                                 // I.1
+  // `allowed`: senders.domains; named in the text while they fit in one short line.
+  std::string sender_domain_not_allowed(const std::vector<std::string>& allowed) const;  // I.1
+  std::string local_part_too_long(std::uint32_t limit) const;                            // I.1
+  std::string counters_unavailable() const;
+
+  static std::string format_utc(TimePoint time);
+
+ private:
+  Language language_;
+};
+
+}  // namespace policy_relay::policy

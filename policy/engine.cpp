@@ -1,0 +1,171 @@
+#include "policy_relay/policy/engine.hpp"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/deferred.hpp>
+#include <boost/asio/experimental/parallel_group.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include "rules/rules.hpp"
+
+namespace asio = boost::asio;
+
+namespace policy_relay::policy {
+namespace {
+
+// The chain, in the order a client meets the refusals: who the sender is, how big the message
+// is, how many recipients, then the counters (which reserve units, so they go last: a refusal
+// by a later rule would only have to give their units back).
+std::vector<std::unique_ptr<Rule>> make_chain() {
+  std::vector<std::unique_ptr<Rule>> chain;
+  chain.push_back(rules::make_sender_address());
+  chain.push_back(rules::make_message_size());
+  chain.push_back(rules::make_recipients_per_message());
+  chain.push_back(rules::make_messages_per_minute());
+  chain.push_back(rules::make_recipients_per_day());
+  return chain;
+}
+
+}  // namespace
+
+Engine::Engine(config::ConfigPtr config, CounterStore& store, const Clock& clock,
+               const SenderBacklog* backlog)
+    : config_(std::move(config)),
+      store_(store),
+      clock_(clock),
+      backlog_(backlog),
+      senders_(*config_),
+      catalog_(language_from_name(config_->messages.language)),
+      chain_(make_chain()) {}
+
+Engine::~Engine() = default;
+
+RuleContext Engine::context(TransactionState& state, const Transaction& transaction) {
+  return RuleContext{*config_, transaction, state,    *state.policy, senders_.defaults(),
+                     store_,   catalog_,    backlog_, clock_.now()};
+}
+
+asio::awaitable<Verdict> Engine::on_mail(TransactionState& state, const Transaction& transaction) {
+  state.reset();
+  if (!enabled()) {
+    co_return Verdict::accept();
+  }
+  state.store = &store_;
+  state.policy = &senders_.find(transaction.identity);
+  RuleContext context = this->context(state, transaction);
+  for (const auto& rule : chain_) {
+    if ((rule->stages() & stage_mail) == 0) {
+      continue;
+    }
+    Verdict verdict = co_await rule->on_mail(context);
+    if (!verdict.accepted()) {
+      state.reset();
+      co_return verdict;
+    }
+  }
+  co_return Verdict::accept();
+}
+
+asio::awaitable<Verdict> Engine::on_rcpt(TransactionState& state, const Transaction& transaction,
+                                         std::string_view recipient) {
+  if (!state.active()) {
+    co_return Verdict::accept();  // the chain is off ([limits] enabled = false)
+  }
+  const std::size_t reserved = state.recipients.size();
+  const std::size_t warnings = state.quota_warnings.size();
+  RuleContext context = this->context(state, transaction);
+  for (const auto& rule : chain_) {
+    if ((rule->stages() & stage_rcpt) == 0) {
+      continue;
+    }
+    Verdict verdict = co_await rule->on_rcpt(context, recipient);
+    if (!verdict.accepted()) {
+      state.release_recipients_from(reserved);
+      state.quota_warnings.resize(warnings);
+      co_return verdict;
+    }
+  }
+  co_return Verdict::accept();
+}
+
+asio::awaitable<Verdict> Engine::on_data_end(TransactionState& state,
+                                             const Transaction& transaction) {
+  if (!state.active()) {
+    co_return Verdict::accept();
+  }
+  RuleContext context = this->context(state, transaction);
+  for (const auto& rule : chain_) {
+    if ((rule->stages() & stage_data_end) == 0) {
+      continue;
+    }
+    Verdict verdict = co_await rule->on_data_end(context);
+    if (!verdict.accepted()) {
+      state.reset();
+      co_return verdict;
+    }
+  }
+  co_return Verdict::accept();
+}
+
+asio::awaitable<std::error_code> Engine::commit(TransactionState& state) {
+  std::vector<Reservation*> held;
+  if (state.message) {
+    held.push_back(&state.message);
+  }
+  for (Reservation& reservation : state.recipients) {
+    held.push_back(&reservation);
+  }
+  const TimePoint now = clock_.now();
+  std::error_code result;
+  if (held.size() == 1) {
+    result = co_await store_.commit(*held.front(), now);
+  } else if (!held.empty()) {
+    // One commit per reservation, all at once: a backend that syncs concurrent commits
+    // together makes a 500-recipient message cost one sync, not 500.
+    const auto executor = co_await asio::this_coro::executor;
+    using Operation =
+        decltype(asio::co_spawn(executor, store_.commit(*held.front(), now), asio::deferred));
+    std::vector<Operation> operations;
+    operations.reserve(held.size());
+    for (Reservation* reservation : held) {
+      operations.push_back(
+          asio::co_spawn(executor, store_.commit(*reservation, now), asio::deferred));
+    }
+    auto [order, exceptions, errors] =
+        co_await asio::experimental::make_parallel_group(std::move(operations))
+            .async_wait(asio::experimental::wait_for_all(), asio::use_awaitable);
+    for (std::size_t i = 0; i < errors.size() && !result; ++i) {
+      result = exceptions[i] ? std::make_error_code(std::errc::io_error) : errors[i];
+    }
+  }
+  if (result) {
+    // Whatever did not become usage is given back (release is idempotent).
+    for (Reservation* reservation : held) {
+      store_.release(*reservation);
+    }
+  }
+  state.message = Reservation{};
+  state.recipients.clear();
+  co_return result;
+}
+
+std::uint64_t Engine::max_message_size(const TransactionState& state) const {
+  return state.active() ? state.policy->limits.max_message_size : config_->limits.max_message_size;
+}
+
+Verdict Engine::message_too_big(TransactionState& state) {
+  static const Transaction kNone;
+  if (!state.active()) {
+    state.policy = &senders_.defaults();  // the chain is off: still say which limit applied
+    RuleContext context = this->context(state, kNone);
+    Verdict verdict = rules::message_too_big(context);
+    state.policy = nullptr;
+    return verdict;
+  }
+  RuleContext context = this->context(state, kNone);
+  Verdict verdict = rules::message_too_big(context);
+  state.reset();
+  return verdict;
+}
+
+}  // namespace policy_relay::policy

@@ -1,0 +1,25 @@
+#pragma once
+
+// Private to the policy library: the rules of the chain, one class per file (STYLE.md 2).
+// Adding a rule: a class in policy/rules/, a factory here, one line in Engine's chain.
+
+#include <memory>
+
+#include "policy_relay/policy/rule.hpp"
+
+namespace policy_relay::policy::rules {
+
+std::unique_ptr<Rule> make_sender_address();          // POLICY I.1
+std::unique_ptr<Rule> make_message_size();            // POLICY VI.1
+std::unique_ptr<Rule> make_recipients_per_message();  // POLICY VI.3, VI.4
+std::unique_ptr<Rule> make_messages_per_minute();     // POLICY VI.4
+std::unique_ptr<Rule> make_recipients_per_day();      // POLICY VI.4
+
+// The refusal of a message that passed the sender's max_message_size (end of DATA).
+Verdict message_too_big(const RuleContext& context);
+
+// Records that the exception let `rule` accept what [limits] alone would have refused, so the
+// accept event logs the exception's reference (POLICY VI.3: every decision it changes).
+void note_exception(RuleContext& context, std::string_view rule);
+
+}  // namespace policy_relay::policy::rules
