@@ -1,5 +1,7 @@
 // The command handlers of smtp::ServerProtocol (RFC 5321 4.1.1); the state machine core is in
 // server_protocol.cpp.
+#include <cstdint>
+#include <limits>
 #include <utility>
 
 #include "policy_relay/smtp/server_protocol.hpp"
@@ -101,14 +103,18 @@ ServerProtocol::Action ServerProtocol::on_mail(std::string_view argument) {
   if (parsed.error != PathError::none) {
     return refuse(path_refusal(parsed.error, /*sender=*/true));
   }
-  MailOptionsCheck check =
-      check_mail_parameters(parsed.value.parameters, esmtp_, config_.max_message_size);
+  // Without refuse_declared_size the session's policy judges SIZE= (any value passes here).
+  MailOptionsCheck check = check_mail_parameters(parsed.value.parameters, esmtp_,
+                                                 config_.refuse_declared_size
+                                                     ? config_.max_message_size
+                                                     : std::numeric_limits<std::uint64_t>::max());
   if (check.refusal) {
     return refuse(*check.refusal, check.counts_as_error);
   }
   pending_options_ = std::move(check.options);
   Action action = make_action(Kind::mail);
   action.argument = std::move(parsed.value);
+  action.declared_size = pending_options_.declared_size;
   return wait_for(Pending::mail, std::move(action));
 }
 

@@ -16,7 +16,8 @@ const Reply too_many_errors{421, "4.7.0", "Too many errors"};
 
 ServerProtocol::ServerProtocol(Config config)
     : config_(std::move(config)),
-      data_reader_({config_.max_message_size, config_.max_text_line, config_.data_chunk_size}) {
+      data_reader_({config_.max_message_size, config_.max_text_line, config_.data_chunk_size}),
+      message_size_limit_(config_.max_message_size) {
   // RFC 5321 4.3.1; no enhanced code on the greeting (RFC 2034 3).
   queue({220, "", config_.hostname + " ESMTP policy-relay"});
 }
@@ -154,9 +155,9 @@ ServerProtocol::Action ServerProtocol::step_data() {
     case DataOutcome::ok:
       break;
     case DataOutcome::too_big:
-      action.suggested = {552, "5.3.4",
-                          "Message size exceeds fixed limit of " +
-                              std::to_string(config_.max_message_size) + " bytes"};
+      action.suggested = {
+          552, "5.3.4",
+          "Message size exceeds fixed limit of " + std::to_string(message_size_limit_) + " bytes"};
       break;
     case DataOutcome::bare_line_ending:
       action.suggested = {554, "5.6.0", "Message contains bare CR or LF"};
@@ -199,6 +200,7 @@ void ServerProtocol::resolve(const Reply& reply, bool count_as_error) {
     case Pending::data_start:
       if (reply.code >= 300 && reply.code < 400) {
         state_ = State::data;
+        data_reader_.set_max_message_size(message_size_limit_);
         data_reader_.start();
       }
       break;
@@ -213,6 +215,10 @@ void ServerProtocol::resolve(const Reply& reply, bool count_as_error) {
   } else if (count_as_error) {
     count_error();
   }
+}
+
+void ServerProtocol::limit_message_size(std::uint64_t octets) {
+  message_size_limit_ = octets;
 }
 
 void ServerProtocol::terminate(const Reply& reply) {
@@ -281,6 +287,7 @@ void ServerProtocol::reset_transaction() {
   body_type_.clear();
   smtputf8_ = false;
   declared_size_ = 0;
+  message_size_limit_ = config_.max_message_size;
 }
 
 }  // namespace policy_relay::smtp

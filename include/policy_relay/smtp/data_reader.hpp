@@ -49,6 +49,8 @@ class DataReader {
 
   // Begins a new message (after the 354 reply).
   void start();
+  // Changes the size limit for the messages started from now on.
+  void set_max_message_size(std::uint64_t octets) { limits_.max_message_size = octets; }
   // Consumes octets from `input` up to the next event. After `end` it consumes nothing more.
   Step consume(std::string_view input);
 

@@ -38,6 +38,9 @@ class ServerProtocol {
     std::uint32_t max_errors = 10;            // then "421 4.7.0" and close; 0: no limit
     std::uint32_t max_recipients = 1000;      // hard bound per transaction: "452 4.5.3"
     std::size_t data_chunk_size = 64 * 1024;  // largest data_chunk handed out
+    // false: a MAIL SIZE= over max_message_size is not refused here but handed to the session
+    // (Action::declared_size), whose policy refuses it with its own reply and log line.
+    bool refuse_declared_size = true;
   };
 
   // ok, too_big (552 5.3.4), bare_line_ending (554 5.6.0), line_too_long (500 5.5.2).
@@ -55,6 +58,7 @@ class ServerProtocol {
     };
     Kind kind = Kind::need_input;
     PathArgument argument;                  // mail, rcpt
+    std::uint64_t declared_size = 0;        // mail: SIZE=, 0 when not given (RFC 1870)
     std::string_view data;                  // data_chunk: valid until the next call on the protocol
     DataOutcome outcome = DataOutcome::ok;  // data_end
     Reply suggested;  // data_end with outcome != ok: the refusal the protocol recommends
@@ -76,6 +80,13 @@ class ServerProtocol {
   // `count_as_error`). A 421 reply also closes the session. Any reply to data_end ends the
   // transaction (sender and recipients cleared, HELO kept): the text was consumed either way.
   void resolve(const Reply& reply, bool count_as_error = false);
+
+  // The largest message the current transaction may carry, for senders whose limit differs
+  // from Config::max_message_size (which EHLO advertises and which must be the largest any
+  // sender has). Call after the MAIL was accepted; the transaction's end restores the default.
+  // A DATA stream over it is read to its end unstored and data_end reports too_big.
+  void limit_message_size(std::uint64_t octets);
+  std::uint64_t message_size_limit() const { return message_size_limit_; }
 
   // Ends the session with this reply (421 4.3.2 at shutdown, 421 4.4.2 at a timeout): the reply
   // is queued and next() returns close.
@@ -148,6 +159,7 @@ class ServerProtocol {
   bool smtputf8_ = false;
   std::uint64_t message_size_ = 0;
   std::uint64_t declared_size_ = 0;
+  std::uint64_t message_size_limit_ = 0;  // this transaction's; Config::max_message_size outside
 };
 
 }  // namespace policy_relay::smtp
