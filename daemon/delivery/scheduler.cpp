@@ -18,6 +18,8 @@ namespace {
 
 constexpr auto as_tuple_awaitable = asio::as_tuple(asio::use_awaitable);
 
+const policy::SystemClock system_clock;
+
 std::int64_t unix_now() {
   return std::chrono::duration_cast<std::chrono::seconds>(
              std::chrono::system_clock::now().time_since_epoch())
@@ -45,12 +47,43 @@ Scheduler::Scheduler(asio::any_io_executor executor, spool::Spool& spool,
       bounce_builder_(std::move(bounce_builder)),
       config_(std::move(config)) {}
 
+std::string Scheduler::pacing_identity(const Envelope& envelope) {
+  if (!envelope.auth_user.empty()) {
+    return envelope.auth_user;
+  }
+  std::string identity = envelope.sender;
+  for (char& c : identity) {
+    if (c >= 'A' && c <= 'Z') {
+      c = static_cast<char>(c - 'A' + 'a');
+    }
+  }
+  return identity;
+}
+
+policy::TimePoint Scheduler::wall_now() const {
+  return (config_.pacing.clock ? config_.pacing.clock : &system_clock)->now();
+}
+
+// A message not handed out before: paced when its sender has a limit, else ready at once.
+void Scheduler::add_new(Entry entry) {
+  const Envelope& envelope = entry.message->envelope;
+  if (config_.pacing.store && config_.pacing.limit && !envelope.sender.empty()) {
+    std::string identity = pacing_identity(envelope);
+    if (config_.pacing.limit(identity) > 0) {
+      entry.identity = std::move(identity);
+      paced_.push_back(std::move(entry));
+      return;
+    }
+  }
+  ready_.push_back(std::move(entry));
+}
+
 void Scheduler::start(std::vector<spool::StoredMessage> recovered) {
   for (auto& message : recovered) {
     Entry entry;
     entry.id = message.envelope.id;
     entry.message = std::move(message);
-    ready_.push_back(std::move(entry));
+    add_new(std::move(entry));
   }
   const std::uint32_t workers = std::max<std::uint32_t>(1, config_.workers);
   for (std::uint32_t i = 0; i < workers; ++i) {
@@ -74,7 +107,7 @@ void Scheduler::enqueue(spool::StoredMessage message) {
   Entry entry;
   entry.id = message.envelope.id;
   entry.message = std::move(message);
-  ready_.push_back(std::move(entry));
+  add_new(std::move(entry));
   wake_one();
 }
 
@@ -93,16 +126,38 @@ void Scheduler::defer(Entry entry, std::chrono::milliseconds delay) {
 void Scheduler::move_due_entries() {
   const auto now = Clock::now();
   while (!deferred_.empty() && deferred_.begin()->first <= now) {
-    ready_.push_back(std::move(deferred_.begin()->second));
+    Entry entry = std::move(deferred_.begin()->second);
     deferred_.erase(deferred_.begin());
+    if (entry.identity.empty()) {
+      ready_.push_back(std::move(entry));
+    } else {
+      paced_.push_front(std::move(entry));  // a retry is a hand-over too: it is counted again
+    }
   }
+  paced_.unblock_due(now);
+}
+
+std::optional<Scheduler::Clock::time_point> Scheduler::next_wake() const {
+  std::optional<Clock::time_point> next = paced_.next_unblock();
+  if (!deferred_.empty() && (!next || deferred_.begin()->first < *next)) {
+    next = deferred_.begin()->first;
+  }
+  return next;
 }
 
 asio::awaitable<void> Scheduler::worker() {
   asio::steady_timer wake(executor_);
   while (!stopping_) {
     move_due_entries();
+    if (paced_.has_runnable() && (ready_.empty() || paced_turn_)) {
+      paced_turn_ = false;
+      ++active_;
+      co_await release(std::move(*paced_.take_runnable()));
+      --active_;
+      continue;
+    }
     if (!ready_.empty()) {
+      paced_turn_ = true;
       Entry entry = std::move(ready_.front());
       ready_.pop_front();
       ++active_;
@@ -110,12 +165,58 @@ asio::awaitable<void> Scheduler::worker() {
       --active_;
       continue;
     }
-    wake.expires_at(deferred_.empty() ? Clock::time_point::max() : deferred_.begin()->first);
+    wake.expires_at(next_wake().value_or(Clock::time_point::max()));
     idle_workers_.push_back(&wake);
     auto self = std::prev(idle_workers_.end());
     co_await wake.async_wait(as_tuple_awaitable);
     idle_workers_.erase(self);
   }
+}
+
+asio::awaitable<void> Scheduler::release(Entry entry) {
+  const Pacing& pacing = config_.pacing;
+  const std::string identity = entry.identity;
+  const std::uint32_t limit = pacing.limit ? pacing.limit(identity) : 0;
+  if (limit == 0 || pacing.store == nullptr) {
+    paced_.granted(identity);  // no longer limited (a reload): nothing to count
+    co_await deliver(std::move(entry));
+    co_return;
+  }
+  auto result = co_await pacing.store->try_reserve(identity, policy::Counter::releases_per_minute,
+                                                   1, limit, wall_now());
+  if (result.error || !result.granted) {
+    auto wait = pacing.error_backoff;
+    if (!result.error) {
+      // frees_at is wall-clock time; the wait runs on the steady clock.
+      wait = std::chrono::ceil<std::chrono::milliseconds>(result.frees_at - wall_now());
+      wait = std::max(wait, std::chrono::milliseconds(1));
+    }
+    {
+      log::Event event("pace", result.error ? log::Level::error : log::Level::info);
+      event.add("sender", identity)
+          .add("queued", static_cast<std::uint64_t>(paced_.backlog(identity)))
+          .add("released", result.used)
+          .add("limit", limit)
+          .add("next_in_ms", static_cast<std::int64_t>(wait.count()));
+      if (result.error) {
+        event.add("error", result.error.message());
+      }
+    }
+    paced_.refused(std::move(entry), Clock::now() + wait);
+    wake_one();  // an idle worker may need an earlier wake-up
+    co_return;
+  }
+  paced_.granted(identity);
+  wake_one();  // the sender's next message may go to another worker
+  // Written before the upstream sees the message (a kill -9 keeps the count); not synced: a
+  // disk sync per message would halve the delivery rate for a count that only paces.
+  if (auto ec = co_await pacing.store->commit_unsynced(result.reservation, wall_now())) {
+    log::Event("internal_error", log::Level::error)
+        .add("where", "pacing.commit")
+        .add("id", entry.id)
+        .add("error", ec.message());
+  }
+  co_await deliver(std::move(entry));
 }
 
 asio::awaitable<void> Scheduler::deliver(Entry entry) {

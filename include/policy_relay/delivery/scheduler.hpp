@@ -12,6 +12,9 @@
 #include <string>
 #include <vector>
 
+#include "policy_relay/delivery/sender_queues.hpp"
+#include "policy_relay/policy/clock.hpp"
+#include "policy_relay/policy/counter_store.hpp"
 #include "policy_relay/spool/spool.hpp"
 #include "policy_relay/upstream/dsn.hpp"
 #include "policy_relay/upstream/upstream.hpp"
@@ -25,14 +28,32 @@ namespace policy_relay::delivery {
 // done; partial progress is recorded so a restart delivers only to the rest.
 // At most `workers` deliveries run at once (upstream.connections). All members run on one
 // executor (the event loop); nothing here blocks but the spool's small file operations.
+//
+// Pacing (rate_action = "queue", POLICY VI.4): at most limit(identity) messages of one sender
+// identity are handed to the upstream in any window of the store's releases_per_minute counter
+// (60 s; a shorter one in tests). Each hand-over, retries included, is counted in the store just
+// before the delivery starts, so the window holds across restarts (and across kill -9: the
+// count is written before the upstream sees the message). The rest wait in SenderQueues in
+// arrival order; other senders pass them. DSNs (sender <>) are never paced.
 class Scheduler {
  public:
+  struct Pacing {
+    policy::CounterStore* store = nullptr;  // null: nothing is paced
+    // Messages per window for a sender identity (its messages_per_minute, exceptions
+    // included); 0 = not paced. Asked again at each release, so a reload applies at once.
+    std::function<std::uint32_t(const std::string& identity)> limit;
+    const policy::Clock* clock = nullptr;  // the windows' wall clock; null = the system clock
+    // A store failure (unreachable backend) holds the sender's queue this long, then retries.
+    std::chrono::milliseconds error_backoff = std::chrono::seconds(5);
+  };
+
   struct Config {
     std::chrono::milliseconds retry_min = std::chrono::minutes(1);
     std::chrono::milliseconds retry_max = std::chrono::hours(1);
     std::chrono::milliseconds max_age = std::chrono::hours(24 * 5);
     std::uint32_t workers = 4;
     std::string hostname = "localhost";  // HELO of the DSN envelope
+    Pacing pacing;
   };
 
   // Builds the DSN (RFC 3464) for `failed` recipients of `original`; `expired` when they failed
@@ -52,17 +73,22 @@ class Scheduler {
   // (what is still running then stays in the spool and is retried after a restart).
   boost::asio::awaitable<void> stop(std::chrono::steady_clock::time_point deadline);
 
-  std::size_t queued() const { return ready_.size() + deferred_.size() + active_; }
+  std::size_t queued() const { return ready_.size() + deferred_.size() + active_ + paced_.size(); }
+  // Messages of a sender identity (policy::sender_identity) accepted and not yet released to
+  // the upstream: its pacing backlog (queue_backlog_per_sender). 0 when it is not paced.
+  std::size_t backlog(std::string_view identity) const { return paced_.backlog(identity); }
+
+  // The identity pacing counts a message against: the AUTH user, else the lower-cased sender;
+  // "" for the null sender (DSNs are never paced).
+  static std::string pacing_identity(const Envelope& envelope);
 
  private:
-  struct Entry {
-    std::string id;
-    std::optional<spool::StoredMessage> message;  // kept only while the entry is ready
-    std::uint32_t attempts = 0;
-  };
+  using Entry = QueuedMessage;
   using Clock = std::chrono::steady_clock;
 
+  void add_new(Entry entry);
   boost::asio::awaitable<void> worker();
+  boost::asio::awaitable<void> release(Entry entry);
   boost::asio::awaitable<void> deliver(Entry entry);
   boost::asio::awaitable<void> bounce(const spool::StoredMessage& original,
                                       const std::vector<upstream::RecipientResult>& failed,
@@ -70,6 +96,8 @@ class Scheduler {
   void defer(Entry entry, std::chrono::milliseconds delay);
   void move_due_entries();
   void wake_one();
+  std::optional<Clock::time_point> next_wake() const;
+  policy::TimePoint wall_now() const;
 
   boost::asio::any_io_executor executor_;
   spool::Spool& spool_;
@@ -77,7 +105,9 @@ class Scheduler {
   BounceBuilder bounce_builder_;
   Config config_;
 
-  std::deque<Entry> ready_;
+  std::deque<Entry> ready_;  // not paced
+  SenderQueues paced_;
+  bool paced_turn_ = false;  // workers alternate between ready_ and paced_ when both have work
   std::multimap<Clock::time_point, Entry> deferred_;
   std::list<boost::asio::steady_timer*> idle_workers_;
   std::size_t active_ = 0;
