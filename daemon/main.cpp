@@ -16,6 +16,8 @@
 #include "policy_relay/config/loader.hpp"
 #include "policy_relay/delivery/scheduler.hpp"
 #include "policy_relay/log/log.hpp"
+#include "policy_relay/policy/local_counter_store.hpp"
+#include "policy_relay/policy/sender_policy.hpp"
 #include "policy_relay/server/server.hpp"
 #include "policy_relay/spool/spool.hpp"
 #include "policy_relay/upstream/factory.hpp"
@@ -131,6 +133,19 @@ int run(const Options& options) {
   auto recovered = spool.recover();
   log::Event("spool_recovered").add("messages", static_cast<std::uint64_t>(recovered.size()));
 
+  // [state] backend = "local": the rate and quota counters (replayed from their journal).
+  policy::LocalCounterStore counters(config->state.directory, io.get_executor());
+  const auto counter_stats = counters.stats();
+  log::Event("counters_recovered",
+             counter_stats.replay.torn_bytes || counter_stats.replay.skipped_bytes
+                 ? log::Level::warn
+                 : log::Level::info)
+      .add("senders", static_cast<std::uint64_t>(counter_stats.table.keys))
+      .add("buckets", static_cast<std::uint64_t>(counter_stats.table.buckets))
+      .add("torn_bytes", counter_stats.replay.torn_bytes)
+      .add("damaged_bytes", counter_stats.replay.skipped_bytes);
+  const policy::SenderPolicies sender_policies(*config);
+
   auto upstream = upstream::make_upstream(*config, io.get_executor());
   delivery::Scheduler::Config scheduler_config;
   scheduler_config.retry_min = config->spool.retry_min;
@@ -138,6 +153,13 @@ int run(const Options& options) {
   scheduler_config.max_age = config->spool.max_age;
   scheduler_config.workers = config->upstream.connections;
   scheduler_config.hostname = config->server.hostname;
+  // rate_action = "queue" (POLICY VI.4): each sender's messages_per_minute, exceptions included.
+  scheduler_config.pacing.store = &counters;
+  scheduler_config.pacing.limit = [&sender_policies, config](const std::string& identity) {
+    const config::LimitsConfig& limits = sender_policies.find(identity).limits;
+    const bool paced = config->limits.enabled && limits.rate_action == config::RateAction::queue;
+    return paced ? limits.messages_per_minute : 0u;
+  };
   delivery::Scheduler scheduler(io.get_executor(), spool, *upstream,
                                 upstream::make_bounce_builder(*config), scheduler_config);
 

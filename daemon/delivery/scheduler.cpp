@@ -9,6 +9,7 @@
 #include <unordered_set>
 
 #include "policy_relay/log/log.hpp"
+#include "policy_relay/policy/identity.hpp"
 
 namespace asio = boost::asio;
 
@@ -47,19 +48,6 @@ Scheduler::Scheduler(asio::any_io_executor executor, spool::Spool& spool,
       bounce_builder_(std::move(bounce_builder)),
       config_(std::move(config)) {}
 
-std::string Scheduler::pacing_identity(const Envelope& envelope) {
-  if (!envelope.auth_user.empty()) {
-    return envelope.auth_user;
-  }
-  std::string identity = envelope.sender;
-  for (char& c : identity) {
-    if (c >= 'A' && c <= 'Z') {
-      c = static_cast<char>(c - 'A' + 'a');
-    }
-  }
-  return identity;
-}
-
 policy::TimePoint Scheduler::wall_now() const {
   return (config_.pacing.clock ? config_.pacing.clock : &system_clock)->now();
 }
@@ -68,7 +56,7 @@ policy::TimePoint Scheduler::wall_now() const {
 void Scheduler::add_new(Entry entry) {
   const Envelope& envelope = entry.message->envelope;
   if (config_.pacing.store && config_.pacing.limit && !envelope.sender.empty()) {
-    std::string identity = pacing_identity(envelope);
+    std::string identity = policy::sender_identity(envelope.auth_user, envelope.sender);
     if (config_.pacing.limit(identity) > 0) {
       entry.identity = std::move(identity);
       paced_.push_back(std::move(entry));

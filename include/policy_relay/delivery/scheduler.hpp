@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "policy_relay/delivery/sender_queues.hpp"
+#include "policy_relay/policy/backlog.hpp"
 #include "policy_relay/policy/clock.hpp"
 #include "policy_relay/policy/counter_store.hpp"
 #include "policy_relay/spool/spool.hpp"
@@ -35,7 +36,7 @@ namespace policy_relay::delivery {
 // before the delivery starts, so the window holds across restarts (and across kill -9: the
 // count is written before the upstream sees the message). The rest wait in SenderQueues in
 // arrival order; other senders pass them. DSNs (sender <>) are never paced.
-class Scheduler {
+class Scheduler final : public policy::SenderBacklog {
  public:
   struct Pacing {
     policy::CounterStore* store = nullptr;  // null: nothing is paced
@@ -77,10 +78,7 @@ class Scheduler {
   // Messages of a sender identity (policy::sender_identity) accepted and not yet released to
   // the upstream: its pacing backlog (queue_backlog_per_sender). 0 when it is not paced.
   std::size_t backlog(std::string_view identity) const { return paced_.backlog(identity); }
-
-  // The identity pacing counts a message against: the AUTH user, else the lower-cased sender;
-  // "" for the null sender (DSNs are never paced).
-  static std::string pacing_identity(const Envelope& envelope);
+  std::size_t backlog_of(std::string_view identity) const override { return backlog(identity); }
 
  private:
   using Entry = QueuedMessage;
