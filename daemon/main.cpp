@@ -16,6 +16,8 @@
 #include "policy_relay/config/loader.hpp"
 #include "policy_relay/delivery/scheduler.hpp"
 #include "policy_relay/log/log.hpp"
+#include "policy_relay/policy/clock.hpp"
+#include "policy_relay/policy/engine.hpp"
 #include "policy_relay/policy/local_counter_store.hpp"
 #include "policy_relay/policy/sender_policy.hpp"
 #include "policy_relay/server/server.hpp"
@@ -128,14 +130,20 @@ int run(const Options& options) {
   log::init(config->log);
   log::Event("start").add("version", version()).add("config", options.config_path);
 
+  // Declared before the event loop so that they outlive it: a session still suspended when the
+  // loop is destroyed gives its counter reservations back into a live store.
+  policy::SystemClock clock;
+  std::unique_ptr<policy::LocalCounterStore> counters;
+  std::unique_ptr<policy::Engine> policy_engine;
   asio::io_context io(1);
   spool::Spool spool({config->spool.directory, config->spool.min_free_space});
   auto recovered = spool.recover();
   log::Event("spool_recovered").add("messages", static_cast<std::uint64_t>(recovered.size()));
 
   // [state] backend = "local": the rate and quota counters (replayed from their journal).
-  policy::LocalCounterStore counters(config->state.directory, io.get_executor());
-  const auto counter_stats = counters.stats();
+  counters =
+      std::make_unique<policy::LocalCounterStore>(config->state.directory, io.get_executor());
+  const auto counter_stats = counters->stats();
   log::Event("counters_recovered",
              counter_stats.replay.torn_bytes || counter_stats.replay.skipped_bytes
                  ? log::Level::warn
@@ -154,7 +162,7 @@ int run(const Options& options) {
   scheduler_config.workers = config->upstream.connections;
   scheduler_config.hostname = config->server.hostname;
   // rate_action = "queue" (POLICY VI.4): each sender's messages_per_minute, exceptions included.
-  scheduler_config.pacing.store = &counters;
+  scheduler_config.pacing.store = counters.get();
   scheduler_config.pacing.limit = [&sender_policies, config](const std::string& identity) {
     const config::LimitsConfig& limits = sender_policies.find(identity).limits;
     const bool paced = config->limits.enabled && limits.rate_action == config::RateAction::queue;
@@ -163,7 +171,9 @@ int run(const Options& options) {
   delivery::Scheduler scheduler(io.get_executor(), spool, *upstream,
                                 upstream::make_bounce_builder(*config), scheduler_config);
 
-  server::Server server(io, config, server::SessionServices{spool, scheduler});
+  // The policy chain (POLICY I.1, VI.1, VI.3, VI.4); the scheduler tells it each sender's backlog.
+  policy_engine = std::make_unique<policy::Engine>(config, *counters, clock, &scheduler);
+  server::Server server(io, config, server::SessionServices{spool, scheduler, *policy_engine});
   server.start();
   scheduler.start(std::move(recovered));
 

@@ -7,6 +7,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <ctime>
+#include <tuple>
 
 #include "policy_relay/delivery/scheduler.hpp"
 #include "policy_relay/log/log.hpp"
@@ -24,12 +25,29 @@ constexpr auto as_tuple_awaitable = asio::as_tuple(asio::use_awaitable);
 constexpr std::size_t read_buffer_size = 64 * 1024;
 constexpr std::size_t max_pending_output = 16 * 1024;  // flush before processing more input
 
-smtp::ServerProtocol::Config protocol_config(const config::Config& config) {
+// The protocol's bounds admit the largest limit any sender has (exceptions included); the
+// policy then holds each sender to its own. With the policy chain on, the recipient bound is
+// one more than that, so the first recipient over a sender's limit gets the policy's logged
+// reply; with it off, the protocol's bound is the limit.
+smtp::ServerProtocol::Config protocol_config(const config::Config& config,
+                                             const policy::Engine& policy) {
   smtp::ServerProtocol::Config protocol;
   protocol.hostname = config.server.hostname;
-  protocol.max_message_size = config.limits.max_message_size;
+  protocol.max_message_size = policy.senders().largest_message_size();
+  protocol.max_recipients = policy.senders().largest_recipient_count() + (policy.enabled() ? 1 : 0);
+  protocol.refuse_declared_size = !policy.enabled();
   protocol.max_errors = config.server.max_errors;
   return protocol;
+}
+
+std::string remote_address(const asio::ip::tcp::socket& socket, bool with_port) {
+  boost::system::error_code ec;
+  const auto remote = socket.remote_endpoint(ec);
+  if (ec) {
+    return "";
+  }
+  std::string address = remote.address().to_string();
+  return with_port ? address + ":" + std::to_string(remote.port()) : address;
 }
 
 std::int64_t unix_now() {
@@ -47,14 +65,12 @@ Session::Session(asio::ip::tcp::socket socket, config::ConfigPtr config, Session
       config_(std::move(config)),
       services_(services),
       number_(number),
-      protocol_(protocol_config(*config_)),
+      client_address_(remote_address(socket_, false)),
+      client_endpoint_(remote_address(socket_, true)),
+      protocol_(protocol_config(*config_, services.policy)),
+      policy_(services.policy, number, client_address_),
       started_(std::chrono::steady_clock::now()) {
   boost::system::error_code ec;
-  const auto remote = socket_.remote_endpoint(ec);
-  if (!ec) {
-    client_address_ = remote.address().to_string();
-    client_endpoint_ = client_address_ + ":" + std::to_string(remote.port());
-  }
   socket_.set_option(asio::ip::tcp::no_delay(true), ec);
 }
 
@@ -126,24 +142,25 @@ asio::awaitable<void> Session::read_more() {
 
 void Session::log_refusal(const smtp::Reply& reply, std::string_view rule,
                           std::string_view clause) {
-  log::Event event(reply.transient() ? "defer" : "reject", log::Level::info);
-  event.add("session", number_)
-      .add("client", client_address_)
-      .add("from", protocol_.sender().address)
-      .add("rule", rule);
-  if (!clause.empty()) {
-    event.add("clause", clause);
-  }
-  event.add("code", reply.code).add("reply", reply.to_log());
+  PolicyGate::log_refusal(number_, client_address_, policy_.sender(), reply, rule, clause);
 }
 
-smtp::Reply Session::handle_mail() {
+asio::awaitable<void> Session::handle_mail(const smtp::ServerProtocol::Action& action) {
+  policy_.reset();  // a MAIL ends what RSET or EHLO ended in the protocol
   if (!services_.spool.has_free_space()) {
     smtp::Reply reply{452, "4.3.1", "Insufficient system storage"};
-    log_refusal(reply, "min_free_space", "");
-    return reply;
+    PolicyGate::log_refusal(number_, client_address_, action.argument.path.address, reply,
+                            "min_free_space", "");
+    protocol_.resolve(reply);
+    co_return;
   }
-  return {250, "2.1.0", "Ok"};
+  const smtp::Reply reply = co_await policy_.on_mail(action);
+  // A 5xx from the policy counts toward max_errors: a client that keeps trying a refused
+  // sender is disconnected like one that keeps sending bad commands.
+  protocol_.resolve(reply, reply.permanent());
+  if (reply.positive()) {
+    protocol_.limit_message_size(policy_.max_message_size());
+  }
 }
 
 smtp::Reply Session::handle_data_start() {
@@ -177,31 +194,41 @@ asio::awaitable<void> Session::handle_data_end(const smtp::ServerProtocol::Actio
   using Outcome = smtp::ServerProtocol::DataOutcome;
   if (action.outcome != Outcome::ok) {
     writer_.abort();
-    const std::string_view rule = action.outcome == Outcome::too_big         ? "max_message_size"
-                                  : action.outcome == Outcome::line_too_long ? "line_length"
-                                                                             : "bare_line_ending";
-    log_refusal(action.suggested, rule, action.outcome == Outcome::too_big ? "VI.1" : "");
-    protocol_.resolve(action.suggested);
+    if (action.outcome == Outcome::too_big) {
+      protocol_.resolve(policy_.message_too_big());  // POLICY VI.1, in the catalog's words
+    } else {
+      log_refusal(action.suggested,
+                  action.outcome == Outcome::line_too_long ? "line_length" : "bare_line_ending",
+                  "");
+      protocol_.resolve(action.suggested);
+    }
+    policy_.reset();
+    co_return;
+  }
+  if (auto refusal = co_await policy_.on_data_end(protocol_.message_size())) {
+    writer_.abort();
+    protocol_.resolve(*refusal, refusal->permanent());
+    policy_.reset();
     co_return;
   }
   const std::uint64_t size = writer_.body_size();
-  if (auto ec = co_await services_.spool.commit(writer_, co_await asio::this_coro::executor)) {
-    smtp::Reply reply{451, "4.3.0", "Local error in processing: message not queued"};
-    log::Event("internal_error", log::Level::error)
-        .add("where", "spool.commit")
-        .add("error", ec.message());
-    log_refusal(reply, "spool", "");
-    protocol_.resolve(reply);
+  if (!co_await commit_message()) {
+    policy_.reset();
     co_return;
   }
   ++messages_;
-  log::Event("accept")
-      .add("session", number_)
-      .add("id", envelope_.id)
-      .add("client", client_address_)
-      .add("from", envelope_.sender)
-      .add("rcpts", static_cast<std::uint64_t>(envelope_.recipients.size()))
-      .add("size", size);
+  {
+    log::Event accept("accept");
+    accept.add("session", number_)
+        .add("id", envelope_.id)
+        .add("client", client_address_)
+        .add("from", envelope_.sender)
+        .add("rcpts", static_cast<std::uint64_t>(envelope_.recipients.size()))
+        .add("size", size);
+    policy_.describe_accept(accept);
+  }
+  policy_.log_quota_warnings();
+  policy_.reset();
   protocol_.resolve({250, "2.0.0", "Ok: queued as " + envelope_.id});
 
   spool::StoredMessage stored;
@@ -215,6 +242,36 @@ asio::awaitable<void> Session::handle_data_end(const smtp::ServerProtocol::Actio
   services_.scheduler.enqueue(std::move(stored));
 }
 
+// DESIGN.md "Delivery semantics": the 250 waits until the message is in the spool and the
+// counts it consumed are durable. Both syncs run at once; if the counts fail after the message
+// was committed, the message is taken back out of the spool before anyone delivers it. On
+// failure the client has its 451 (resolved here) and false is returned.
+asio::awaitable<bool> Session::commit_message() {
+  const auto executor = co_await asio::this_coro::executor;
+  std::error_code spool_error;
+  std::error_code counters_error;
+  if (policy_.needs_commit()) {
+    std::tie(spool_error, counters_error) =
+        co_await (services_.spool.commit(writer_, executor) && policy_.commit());
+  } else {
+    spool_error = co_await services_.spool.commit(writer_, executor);
+  }
+  if (!spool_error && !counters_error) {
+    co_return true;
+  }
+  const std::error_code error = spool_error ? spool_error : counters_error;
+  if (!spool_error) {
+    services_.spool.remove(envelope_.id);  // never acknowledged, never enqueued
+  }
+  smtp::Reply reply{451, "4.3.0", "Local error in processing: message not queued"};
+  log::Event("internal_error", log::Level::error)
+      .add("where", spool_error ? "spool.commit" : "counters.commit")
+      .add("error", error.message());
+  log_refusal(reply, spool_error ? "spool" : "counters", "");
+  protocol_.resolve(reply);
+  co_return false;
+}
+
 asio::awaitable<void> Session::run() {
   auto self = shared_from_this();
   log::Event("connect").add("session", number_).add("client", client_endpoint_);
@@ -224,6 +281,9 @@ asio::awaitable<void> Session::run() {
     auto action = protocol_.next();
     switch (action.kind) {
       case Kind::need_input:
+        if (policy_.active() && !protocol_.in_transaction()) {
+          policy_.reset();  // RSET or EHLO ended the transaction inside the protocol
+        }
         if (!co_await flush()) {
           open = false;
           break;
@@ -235,10 +295,10 @@ asio::awaitable<void> Session::run() {
         co_await read_more();
         break;
       case Kind::mail:
-        protocol_.resolve(handle_mail());
+        co_await handle_mail(action);
         break;
       case Kind::rcpt:
-        protocol_.resolve({250, "2.1.5", "Ok"});
+        protocol_.resolve(co_await policy_.on_rcpt(action.argument.path));
         break;
       case Kind::data_start:
         protocol_.resolve(handle_data_start());
@@ -259,6 +319,7 @@ asio::awaitable<void> Session::run() {
     }
   }
   writer_.abort();
+  policy_.reset();
   boost::system::error_code ignored;
   socket_.shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
   socket_.close(ignored);

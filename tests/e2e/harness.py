@@ -30,6 +30,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 CAPTURE_SCRIPT = os.path.join(HERE, "capture_upstream.py")
 
 SENDER = "sender@edomex.gob.mx"
+GENEROUS_LIMITS = {"messages_per_minute": 1000000, "recipients_per_day": 100000000,
+                   "queue_backlog_per_sender": 1000000}
 START_TIMEOUT = 10.0
 STOP_TIMEOUT = 20.0
 QUEUED_AS = re.compile(rb"^250[ -]2\.0\.0 Ok: queued as (\S+)", re.MULTILINE)
@@ -319,19 +321,27 @@ def _toml_value(value):
 
 
 def to_toml(sections):
+    """{"section": {key: value}} as [section] tables; {"section": [{...}, ...]} (a list of dicts,
+    e.g. "exceptions") as [[section]] array-of-tables entries."""
     lines = []
     for section, keys in sections.items():
-        lines.append(f"[{section}]")
-        for key, value in keys.items():
-            lines.append(f"{key} = {_toml_value(value)}")
-        lines.append("")
+        for entry in keys if isinstance(keys, list) else [keys]:
+            lines.append(f"[[{section}]]" if isinstance(keys, list) else f"[{section}]")
+            for key, value in entry.items():
+                lines.append(f"{key} = {_toml_value(value)}")
+            lines.append("")
     return "\n".join(lines)
 
 
 def merge_config(base, overrides):
-    merged = {section: dict(keys) for section, keys in base.items()}
+    """Keys of a [section] are merged one by one; a [[section]] list is replaced whole."""
+    merged = {section: (list(keys) if isinstance(keys, list) else dict(keys))
+              for section, keys in base.items()}
     for section, keys in (overrides or {}).items():
-        merged.setdefault(section, {}).update(keys)
+        if isinstance(keys, list):
+            merged[section] = list(keys)
+        else:
+            merged.setdefault(section, {}).update(keys)
     return merged
 
 
@@ -349,12 +359,17 @@ class Relay:
     def __init__(self, upstream=None, mode="smtp", config=None, start=True):
         self.temp_dir = make_temp_dir("relay")
         self.spool_directory = os.path.join(self.temp_dir, "spool")
+        self.state_directory = os.path.join(self.temp_dir, "state")
         self.log_path = os.path.join(self.temp_dir, "relay.log")
         self.delivered_directory = os.path.join(self.temp_dir, "delivered")
         self.config_path = os.path.join(self.temp_dir, "policy-relay.toml")
         base = {
             "server": {"listen": ["127.0.0.1:0"], "hostname": "relay.test"},
             "spool": {"directory": self.spool_directory, "retry_min": "1s", "retry_max": "2s"},
+            # Limits no test meets unless it sets its own (test_limits.py, test_pacing.py ...):
+            # the other tests send hundreds of messages from one sender.
+            "limits": dict(GENEROUS_LIMITS),
+            "state": {"directory": self.state_directory},
             "upstream": {},
             "log": {"file": self.log_path, "format": "kv", "level": "info"},
         }

@@ -10,6 +10,8 @@
 #include <variant>
 
 #include "policy_relay/config/config.hpp"
+#include "policy_relay/policy/engine.hpp"
+#include "policy_relay/server/policy_gate.hpp"
 #include "policy_relay/smtp/server_protocol.hpp"
 #include "policy_relay/spool/spool.hpp"
 
@@ -23,6 +25,7 @@ namespace policy_relay::server {
 struct SessionServices {
   spool::Spool& spool;
   delivery::Scheduler& scheduler;
+  policy::Engine& policy;
 };
 
 // One SMTP connection: a thin adapter between the socket and smtp::ServerProtocol. It reads
@@ -47,8 +50,9 @@ class Session : public std::enable_shared_from_this<Session> {
  private:
   boost::asio::awaitable<bool> flush();
   boost::asio::awaitable<void> read_more();
+  boost::asio::awaitable<void> handle_mail(const smtp::ServerProtocol::Action& action);
   boost::asio::awaitable<void> handle_data_end(const smtp::ServerProtocol::Action& action);
-  smtp::Reply handle_mail();
+  boost::asio::awaitable<bool> commit_message();
   smtp::Reply handle_data_start();
   std::chrono::milliseconds current_timeout() const;
   void log_refusal(const smtp::Reply& reply, std::string_view rule, std::string_view clause);
@@ -61,6 +65,7 @@ class Session : public std::enable_shared_from_this<Session> {
   std::string client_address_;
   std::string client_endpoint_;
   smtp::ServerProtocol protocol_;
+  PolicyGate policy_;
   spool::MessageWriter writer_;
   Envelope envelope_;
   std::string read_buffer_;

@@ -1,0 +1,112 @@
+#include "policy_relay/server/policy_gate.hpp"
+
+#include "policy_relay/log/log.hpp"
+#include "policy_relay/policy/identity.hpp"
+
+namespace asio = boost::asio;
+
+namespace policy_relay::server {
+
+PolicyGate::PolicyGate(policy::Engine& engine, std::uint64_t session, std::string client_address)
+    : engine_(engine), session_(session), client_address_(std::move(client_address)) {}
+
+void PolicyGate::log_refusal(std::uint64_t session, std::string_view client, std::string_view from,
+                             const smtp::Reply& reply, std::string_view rule,
+                             std::string_view clause, std::string_view reference) {
+  log::Event event(reply.transient() ? "defer" : "reject", log::Level::info);
+  event.add("session", session).add("client", client).add("from", from).add("rule", rule);
+  if (!clause.empty()) {
+    event.add("clause", clause);
+  }
+  event.add("code", reply.code);
+  if (!reference.empty()) {
+    event.add("reference", reference);
+  }
+  event.add("reply", reply.to_log());
+}
+
+smtp::Reply PolicyGate::refusal(const policy::Verdict& verdict) {
+  smtp::Reply reply{verdict.code, verdict.enhanced, verdict.text};
+  log_refusal(session_, client_address_, transaction_.sender, reply, verdict.rule, verdict.clause,
+              verdict.reference);
+  return reply;
+}
+
+asio::awaitable<smtp::Reply> PolicyGate::on_mail(const smtp::ServerProtocol::Action& action) {
+  const smtp::Path& sender = action.argument.path;
+  transaction_.auth_user.clear();  // AUTH comes with the next issue
+  transaction_.sender = sender.address;
+  transaction_.sender_local_part = sender.local_part;
+  transaction_.sender_domain = sender.domain;
+  transaction_.identity = policy::sender_identity(transaction_.auth_user, sender.address);
+  transaction_.recipients.clear();
+  transaction_.declared_size = action.declared_size;
+  transaction_.message_size = 0;
+  const policy::Verdict verdict = co_await engine_.on_mail(state_, transaction_);
+  if (!verdict.accepted()) {
+    co_return refusal(verdict);
+  }
+  co_return smtp::Reply{250, "2.1.0", "Ok"};
+}
+
+asio::awaitable<smtp::Reply> PolicyGate::on_rcpt(const smtp::Path& recipient) {
+  const policy::Verdict verdict = co_await engine_.on_rcpt(state_, transaction_, recipient.address);
+  if (!verdict.accepted()) {
+    co_return refusal(verdict);
+  }
+  transaction_.recipients.push_back(recipient.address);
+  co_return smtp::Reply{250, "2.1.5", "Ok"};
+}
+
+asio::awaitable<std::optional<smtp::Reply>> PolicyGate::on_data_end(std::uint64_t message_size) {
+  transaction_.message_size = message_size;
+  const policy::Verdict verdict = co_await engine_.on_data_end(state_, transaction_);
+  if (!verdict.accepted()) {
+    co_return refusal(verdict);
+  }
+  co_return std::nullopt;
+}
+
+smtp::Reply PolicyGate::message_too_big() {
+  return refusal(engine_.message_too_big(state_));
+}
+
+bool PolicyGate::needs_commit() const {
+  return state_.message || !state_.recipients.empty();
+}
+
+asio::awaitable<std::error_code> PolicyGate::commit() {
+  co_return co_await engine_.commit(state_);
+}
+
+void PolicyGate::describe_accept(log::Event& accept) {
+  if (state_.policy != nullptr && state_.policy->exception != nullptr &&
+      !state_.exception_rules.empty()) {
+    std::string rules;
+    for (std::string_view rule : state_.exception_rules) {
+      rules += rules.empty() ? "" : ",";
+      rules += rule;
+    }
+    accept.add("reference", state_.policy->exception->reference).add("exception_rules", rules);
+  }
+}
+
+void PolicyGate::log_quota_warnings() {
+  for (const policy::QuotaWarning& warning : state_.quota_warnings) {
+    log::Event("quota_warning", log::Level::warn)
+        .add("session", session_)
+        .add("from", transaction_.sender)
+        .add("identity", transaction_.identity)
+        .add("rule", "recipients_per_day")
+        .add("clause", "VI.4")
+        .add("percent", warning.percent)
+        .add("used", warning.used)
+        .add("limit", warning.limit);
+  }
+}
+
+void PolicyGate::reset() {
+  engine_.on_reset(state_);
+}
+
+}  // namespace policy_relay::server

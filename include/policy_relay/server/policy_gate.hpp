@@ -1,0 +1,71 @@
+#pragma once
+
+#include <boost/asio/awaitable.hpp>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <system_error>
+
+#include "policy_relay/policy/engine.hpp"
+#include "policy_relay/policy/transaction.hpp"
+#include "policy_relay/smtp/reply.hpp"
+#include "policy_relay/smtp/server_protocol.hpp"
+
+namespace policy_relay::log {
+class Event;
+}
+
+namespace policy_relay::server {
+
+// The session's side of the policy engine: turns protocol events into policy::Transaction
+// values, verdicts into SMTP replies, and logs every refusal (`reject` / `defer` with rule=,
+// clause=, code=, reference=) and quota_warning. Holds the transaction's TransactionState, so
+// its reservations go when the session goes.
+class PolicyGate {
+ public:
+  PolicyGate(policy::Engine& engine, std::uint64_t session, std::string client_address);
+
+  // MAIL (the protocol's pending mail action): 250 2.1.0 or the policy's refusal.
+  boost::asio::awaitable<smtp::Reply> on_mail(const smtp::ServerProtocol::Action& action);
+  // RCPT: 250 2.1.5 or the refusal; an accepted recipient joins the transaction.
+  boost::asio::awaitable<smtp::Reply> on_rcpt(const smtp::Path& recipient);
+  // End of a whole DATA of `message_size` octets: the refusal, or nullopt to go on and commit.
+  boost::asio::awaitable<std::optional<smtp::Reply>> on_data_end(std::uint64_t message_size);
+  // A DATA stream over max_message_size() (read to its end, nothing stored): 552 5.3.4.
+  smtp::Reply message_too_big();
+  // Whether commit() has anything to make durable (else the spool commit alone decides).
+  bool needs_commit() const;
+  // Makes the transaction's counts durable (awaited with the spool commit, before the 250).
+  boost::asio::awaitable<std::error_code> commit();
+  // After a successful commit: adds reference= and exception_rules= to the accept event when
+  // an exception let the message through (POLICY VI.3: every decision it changes is logged).
+  void describe_accept(log::Event& accept);
+  // After the accept event: a quota_warning event for each daily-quota threshold (80 %, 95 %)
+  // the message crossed.
+  void log_quota_warnings();
+  // The transaction ended without a message (RSET, EHLO, a refusal at its end, the session
+  // ending): every reservation is given back.
+  void reset();
+
+  bool active() const { return state_.active(); }
+  // The largest message the current sender may send (the protocol's per-transaction limit).
+  std::uint64_t max_message_size() const { return engine_.max_message_size(state_); }
+  const std::string& sender() const { return transaction_.sender; }
+
+  // The `reject` (5xx) / `defer` (4xx) event for any refusal the session gives.
+  static void log_refusal(std::uint64_t session, std::string_view client, std::string_view from,
+                          const smtp::Reply& reply, std::string_view rule, std::string_view clause,
+                          std::string_view reference = {});
+
+ private:
+  smtp::Reply refusal(const policy::Verdict& verdict);
+
+  policy::Engine& engine_;
+  std::uint64_t session_;
+  std::string client_address_;
+  policy::Transaction transaction_;
+  policy::TransactionState state_;
+};
+
+}  // namespace policy_relay::server
