@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <future>
 #include <map>
 #include <utility>
 
@@ -124,6 +125,14 @@ void JournalWriter::replace(std::string contents) {
     pending_.push_back({true, std::move(contents), {}, {}});
   }
   write_wake_.notify_one();
+}
+
+void JournalWriter::drain() {
+  // The sync stage completes groups in order: when this empty append is durable, every
+  // earlier callback has run.
+  std::promise<void> done;
+  append({}, {}, [&done](std::error_code) { done.set_value(); });
+  done.get_future().wait();
 }
 
 JournalWriter::Stats JournalWriter::stats() const {

@@ -45,6 +45,8 @@ class JournalWriter {
   // Replaces the whole journal with `contents` (header included), ordered after every earlier
   // append and before every later one. The snapshot must include the earlier appends' usage.
   void replace(std::string contents);
+  // Blocks until everything queued so far is written, synced and its callbacks have run.
+  void drain();
 
   struct Stats {
     std::uint64_t appends = 0;

@@ -57,6 +57,10 @@ class LocalCounterStore final : public CounterStore {
 
   const WindowSpec& spec(Counter counter) const { return table_.spec(counter); }
 
+  // Blocks until every commit made so far is on disk and its completion has been posted to the
+  // executor. Call it before the executor's io_context is destroyed when the store outlives it.
+  void drain() { writer_->drain(); }
+
   // Rewrites the journal as a snapshot of what counts at `now` (normally automatic).
   void compact(TimePoint now);
 
