@@ -141,8 +141,15 @@ int run(const Options& options) {
   log::Event("spool_recovered").add("messages", static_cast<std::uint64_t>(recovered.size()));
 
   // [state] backend = "local": the rate and quota counters (replayed from their journal).
-  counters =
-      std::make_unique<policy::LocalCounterStore>(config->state.directory, io.get_executor());
+  // limits.rate_window (extension) sets the length of the per-minute windows.
+  policy::LocalCounterStore::Options counter_options;
+  for (const auto counter :
+       {policy::Counter::messages_per_minute, policy::Counter::releases_per_minute}) {
+    counter_options.windows[static_cast<std::size_t>(counter)] =
+        policy::scaled_window_spec(counter, config->limits.rate_window);
+  }
+  counters = std::make_unique<policy::LocalCounterStore>(config->state.directory, io.get_executor(),
+                                                         counter_options);
   const auto counter_stats = counters->stats();
   log::Event("counters_recovered",
              counter_stats.replay.torn_bytes || counter_stats.replay.skipped_bytes

@@ -102,6 +102,12 @@ void read_limits(Reader& reader, const toml::table& table, LimitsConfig& limits)
     const std::string key = qualified("limits", name);
     if (name == "enabled") {
       limits.enabled = reader.boolean(node, key);
+    } else if (name == "rate_window") {
+      const Duration window = reader.positive_duration(node, key);
+      if (window % std::chrono::seconds(1) != Duration::zero() || window > std::chrono::hours(1)) {
+        reader.fail(node, key, "must be whole seconds from \"1s\" to \"1h\"");
+      }
+      limits.rate_window = std::chrono::duration_cast<std::chrono::seconds>(window);
     } else if (!read_limit_key(reader, name.str(), node, key, values)) {
       reader.unknown(node, key);
     }

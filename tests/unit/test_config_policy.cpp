@@ -39,6 +39,7 @@ TEST_CASE("policy defaults are the policy's values") {
   CHECK(defaults.limits.rate_action == config::RateAction::queue);
   CHECK(defaults.limits.daily_action == config::DailyAction::defer);
   CHECK(defaults.limits.queue_backlog_per_sender == 300);
+  CHECK(defaults.limits.rate_window == std::chrono::seconds(60));
   CHECK(defaults.senders.domains == std::vector<std::string>{"edomex.gob.mx"});
   CHECK(defaults.senders.max_local_part_length == 20);
   CHECK(defaults.exceptions.empty());
@@ -57,6 +58,7 @@ recipients_per_day = 100
 rate_action = "reject"
 daily_action = "reject"
 queue_backlog_per_sender = 7
+rate_window = "2s"
 
 [senders]
 domains = ["edomex.gob.mx", "Sub.EDOMEX.gob.mx"]
@@ -91,6 +93,7 @@ directory = "/tmp/state"
   CHECK(c.limits.rate_action == config::RateAction::reject);
   CHECK(c.limits.daily_action == config::DailyAction::reject);
   CHECK(c.limits.queue_backlog_per_sender == 7);
+  CHECK(c.limits.rate_window == std::chrono::seconds(2));
   CHECK(c.senders.domains == std::vector<std::string>{"edomex.gob.mx", "sub.edomex.gob.mx"});
   CHECK(c.senders.max_local_part_length == 30);
   REQUIRE(c.exceptions.size() == 2);
@@ -155,6 +158,12 @@ TEST_CASE("bad limit values are errors naming the line and key") {
        "test.toml:5:11: key 'limits.enabled': expected true or false, found an integer"},
       {"[limits]\nmessages_per_hour = 5\n",
        "test.toml:5:21: key 'limits.messages_per_hour': unknown key"},
+      {"[limits]\nrate_window = \"1500ms\"\n",
+       "test.toml:5:15: key 'limits.rate_window': must be whole seconds from \"1s\" to \"1h\""},
+      {"[limits]\nrate_window = \"2h\"\n",
+       "test.toml:5:15: key 'limits.rate_window': must be whole seconds from \"1s\" to \"1h\""},
+      {"[[exceptions]]\nsender = \"a@b.c\"\nreference = \"R\"\nrate_window = \"2s\"\n",
+       "test.toml:7:15: key 'exceptions[1].rate_window': unknown key"},
   };
   for (const auto& [toml, expected] : cases) {
     CAPTURE(toml);

@@ -56,6 +56,9 @@ struct LimitsConfig {
   RateAction rate_action = RateAction::queue;
   DailyAction daily_action = DailyAction::defer;
   std::uint32_t queue_backlog_per_sender = 300;  // rate_action = "queue": messages waiting
+  // Extension, for tests and staging: the length of the messages_per_minute window (also the
+  // queue pacing's). The policy's is 60 s; whole seconds, 1 s .. 1 h; not per exception.
+  std::chrono::seconds rate_window{60};
 };
 
 // The [limits] keys one [[exceptions]] entry sets; the others come from [limits].
