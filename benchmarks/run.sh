@@ -166,7 +166,7 @@ if [ -n "$RESULTS_OUT" ]; then cp "$RESULTS" "$RESULTS_OUT"; fi
 
 relay_version="not run"
 if wants relayd; then
-  relay_version="$("$RELAYD" --version 2>&1 | head -1) ($RELAYD)"
+  relay_version="$("$RELAYD" --version 2>&1 | head -1) ($RELAYD, built $(date -u -r "$RELAYD" +%Y-%m-%dT%H:%MZ))"
 fi
 cat <<EOF
 
