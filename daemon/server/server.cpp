@@ -96,26 +96,13 @@ void Server::launch(tcp::socket socket) {
   const std::string address = remote.address().to_string();
   const auto& limits = config_->server;
   if (sessions_.size() >= limits.max_connections) {
-    log::Event("reject")
-        .add("client", format_endpoint(remote))
-        .add("rule", "max_connections")
-        .add("code", 421);
-    asio::co_spawn(io_,
-                   refuse(std::move(socket), "421 4.7.0 " + limits.hostname +
-                                                 " Too many connections, try again later\r\n"),
-                   asio::detached);
+    refuse(std::move(socket), remote, "max_connections", "Too many connections, try again later");
     return;
   }
   auto& per_ip = sessions_per_ip_[address];
   if (per_ip >= limits.max_connections_per_ip) {
-    log::Event("reject")
-        .add("client", format_endpoint(remote))
-        .add("rule", "max_connections_per_ip")
-        .add("code", 421);
-    asio::co_spawn(io_,
-                   refuse(std::move(socket), "421 4.7.0 " + limits.hostname +
-                                                 " Too many connections from your address\r\n"),
-                   asio::detached);
+    refuse(std::move(socket), remote, "max_connections_per_ip",
+           "Too many connections from your address");
     return;
   }
   ++per_ip;
@@ -133,7 +120,14 @@ void Server::launch(tcp::socket socket) {
   });
 }
 
-asio::awaitable<void> Server::refuse(tcp::socket socket, std::string reply) {
+void Server::refuse(tcp::socket socket, const tcp::endpoint& remote, std::string_view rule,
+                    std::string_view text) {
+  log::Event("reject").add("client", format_endpoint(remote)).add("rule", rule).add("code", 421);
+  std::string reply = "421 4.7.0 " + config_->server.hostname + " " + std::string(text) + "\r\n";
+  asio::co_spawn(io_, send_and_close(std::move(socket), std::move(reply)), asio::detached);
+}
+
+asio::awaitable<void> Server::send_and_close(tcp::socket socket, std::string reply) {
   asio::steady_timer deadline(io_);
   deadline.expires_after(std::chrono::seconds(5));
   co_await (asio::async_write(socket, asio::buffer(reply), as_tuple_awaitable) ||

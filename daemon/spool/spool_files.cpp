@@ -9,6 +9,7 @@
 #include <cstdio>
 
 #include "policy_relay/spool/envelope_format.hpp"
+#include "policy_relay/util/file_descriptor.hpp"
 
 namespace policy_relay::spool {
 
@@ -18,21 +19,7 @@ std::error_code last_error() {
   return {errno, std::system_category()};
 }
 
-class FileDescriptor {
- public:
-  explicit FileDescriptor(int fd) : fd_(fd) {}
-  ~FileDescriptor() {
-    if (fd_ >= 0) {
-      ::close(fd_);
-    }
-  }
-  FileDescriptor(const FileDescriptor&) = delete;
-  FileDescriptor& operator=(const FileDescriptor&) = delete;
-  int get() const { return fd_; }
-
- private:
-  int fd_;
-};
+using util::FileDescriptor;
 
 }  // namespace
 

@@ -15,6 +15,7 @@
 #include <system_error>
 
 #include "policy_relay/smtp/reply_parser.hpp"
+#include "policy_relay/util/file_descriptor.hpp"
 #include "smtp_connection.hpp"
 
 namespace policy_relay::upstream {
@@ -51,21 +52,7 @@ void rethrow(std::exception_ptr error) {
   }
 }
 
-class FileDescriptor {
- public:
-  explicit FileDescriptor(int fd) : fd_(fd) {}
-  ~FileDescriptor() {
-    if (fd_ >= 0) {
-      ::close(fd_);
-    }
-  }
-  FileDescriptor(const FileDescriptor&) = delete;
-  FileDescriptor& operator=(const FileDescriptor&) = delete;
-  int get() const { return fd_; }
-
- private:
-  int fd_;
-};
+using util::FileDescriptor;
 
 // The upstream's id for the message: Postfix and most MTAs say "queued as ID"; Microsoft 365
 // starts its reply text with the <message-id> it assigned.

@@ -7,6 +7,7 @@
 #include <list>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -34,7 +35,12 @@ class Server {
 
  private:
   boost::asio::awaitable<void> accept_loop(boost::asio::ip::tcp::acceptor& acceptor);
-  boost::asio::awaitable<void> refuse(boost::asio::ip::tcp::socket socket, std::string reply);
+  // Turns a connection away over a limit: logs `reject rule=...`, sends "421 4.7.0 ..." with a
+  // short deadline, closes.
+  void refuse(boost::asio::ip::tcp::socket socket, const boost::asio::ip::tcp::endpoint& remote,
+              std::string_view rule, std::string_view text);
+  boost::asio::awaitable<void> send_and_close(boost::asio::ip::tcp::socket socket,
+                                              std::string reply);
   void launch(boost::asio::ip::tcp::socket socket);
 
   boost::asio::io_context& io_;
