@@ -231,15 +231,7 @@ asio::awaitable<void> Session::handle_data_end(const smtp::ServerProtocol::Actio
   policy_.reset();
   protocol_.resolve({250, "2.0.0", "Ok: queued as " + envelope_.id});
 
-  spool::StoredMessage stored;
-  if (auto ec = services_.spool.load(envelope_.id, stored)) {
-    log::Event("internal_error", log::Level::error)
-        .add("where", "spool.load")
-        .add("id", envelope_.id)
-        .add("error", ec.message());
-    co_return;  // delivered after the next restart
-  }
-  services_.scheduler.enqueue(std::move(stored));
+  services_.scheduler.enqueue(services_.spool.committed(envelope_, writer_));
 }
 
 // DESIGN.md "Delivery semantics": the 250 waits until the message is in the spool and the
