@@ -13,6 +13,7 @@ MESSAGES=5000
 SESSIONS=20
 SIZE=5120
 CONNECTIONS="4 8"
+POLICY_MODES="on"
 ONLY="direct,relayd,postfix"
 RESULTS_OUT=""
 TIMEOUT=${BENCH_TIMEOUT:-300}
@@ -49,6 +50,7 @@ while [ $# -gt 0 ]; do
   --sessions) SESSIONS=$2; shift 2 ;;
   --size) SIZE=$2; shift 2 ;;
   --connections) CONNECTIONS=$2; shift 2 ;;
+  --policy) POLICY_MODES=$2; shift 2 ;;
   --only) ONLY=$2; shift 2 ;;
   --relayd) RELAYD=$2; shift 2 ;;
   --results) RESULTS_OUT=$2; shift 2 ;;
@@ -127,11 +129,19 @@ run_direct() {
 }
 
 run_relayd() {
-  local connections=$2 dir="$RUN_ROOT/relayd-c$2-$1"
+  local connections=$2 policy=$3 dir="$RUN_ROOT/relayd-c$2-$3-$1"
+  local label="policy-relayd, upstream connections $connections"
   mkdir -p "$dir"
+  RELAY_EXTRA_KEYS=()
+  if [ "$policy" = off ]; then
+    RELAY_EXTRA_KEYS=('limits|enabled = false')
+    label="$label, policy chain off"
+  elif [ "$POLICY_MODES" != on ]; then
+    label="$label, policy chain on"
+  fi
   start_sink "$dir/sink.out"
   start_relayd "$RELAYD" "$dir" "$SINK_PORT" "$connections"
-  inject "policy-relayd, upstream connections $connections" "$RELAY_PORT" "$dir/sink.out" \
+  inject "$label" "$RELAY_PORT" "$dir/sink.out" \
     "$dir" --relay-pid "$RELAY_PID" --relay-log "$RELAY_LOG"
   stop_relayd
   stop_sink
@@ -157,7 +167,9 @@ for run in $(seq 1 "$RUNS"); do
   log "round $run of $RUNS"
   if wants direct; then pause; run_direct "$run"; fi
   if wants relayd; then
-    for c in $CONNECTIONS; do pause; run_relayd "$run" "$c"; done
+    for c in $CONNECTIONS; do
+      for policy in $POLICY_MODES; do pause; run_relayd "$run" "$c" "$policy"; done
+    done
   fi
   if wants postfix; then pause; run_postfix "$run"; fi
 done

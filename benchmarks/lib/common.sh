@@ -177,6 +177,8 @@ RELAY_OPTIONAL_KEYS=(
   'admin|socket = "@WORK@/admin.sock"'
 )
 RELAY_ACCEPTED_KEYS=()
+# Keys of one scenario (e.g. 'limits|enabled = false' for the policy chain off).
+RELAY_EXTRA_KEYS=()
 
 # write_relay_config FILE SPOOL_DIR LOG_FILE SINK_PORT CONNECTIONS [SECTION|KEY-LINE ...]
 write_relay_config() {
@@ -247,7 +249,7 @@ start_relayd() {
   mkdir -p "$dir/spool"
   RELAY_LOG="$dir/relayd.log"
   write_relay_config "$dir/relay.toml" "$dir/spool" "$RELAY_LOG" "$sink_port" "$connections" \
-    "${RELAY_ACCEPTED_KEYS[@]}"
+    "${RELAY_ACCEPTED_KEYS[@]}" "${RELAY_EXTRA_KEYS[@]}"
   "${RELAY_WRAPPER[@]}" "$relayd" --config "$dir/relay.toml" >"$dir/relayd.out" 2>&1 &
   RELAY_PID=$!
   STARTED_PIDS+=("$RELAY_PID")
