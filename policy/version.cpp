@@ -2,6 +2,8 @@
 
 namespace policy_relay {
 
-std::string_view version() { return "0.1.0"; }
+std::string_view version() {
+  return "0.1.0";
+}
 
 }  // namespace policy_relay

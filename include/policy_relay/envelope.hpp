@@ -13,11 +13,11 @@ struct Envelope {
   std::string id;  // spool id, assigned by Spool::open
   std::string sender;
   std::vector<std::string> recipients;
-  std::string body_type;   // "" (none given), "7BIT" or "8BITMIME" (RFC 6152)
-  bool smtputf8 = false;   // RFC 6531
-  std::string client_address;  // the submitting client's IP address
-  std::string helo;            // its EHLO/HELO argument
-  std::string auth_user;       // "" when the client did not authenticate
+  std::string body_type;         // "" (none given), "7BIT" or "8BITMIME" (RFC 6152)
+  bool smtputf8 = false;         // RFC 6531
+  std::string client_address;    // the submitting client's IP address
+  std::string helo;              // its EHLO/HELO argument
+  std::string auth_user;         // "" when the client did not authenticate
   std::int64_t received_at = 0;  // unix seconds when the transaction was accepted
 };
 
