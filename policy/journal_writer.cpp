@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <future>
 #include <map>
 #include <utility>
@@ -226,11 +227,33 @@ void JournalWriter::write_batch(std::deque<Item>& batch) {
 
 void JournalWriter::run_sync_stage() {
   std::deque<Group> groups;
+  // Written appends nobody waits for (commit_unsynced): synced at most kBackgroundSync later,
+  // so a power loss forgets at most that much of them.
+  std::shared_ptr<File> unsynced;
+  auto last_sync = std::chrono::steady_clock::now();
+  const auto sync = [&](File& file) {
+    std::error_code error;
+    if (::fdatasync(file.fd) != 0) {
+      error = last_error();
+      set_broken(error);
+    }
+    last_sync = std::chrono::steady_clock::now();
+    return error;
+  };
   for (;;) {
     {
       std::unique_lock lock(mutex_);
-      sync_wake_.wait(lock, [this] { return write_stage_done_ || !written_.empty(); });
-      if (written_.empty()) {
+      const auto ready = [this] { return write_stage_done_ || !written_.empty(); };
+      if (unsynced) {
+        sync_wake_.wait_until(lock, last_sync + kBackgroundSync, ready);
+      } else {
+        sync_wake_.wait(lock, ready);
+      }
+      if (written_.empty() && write_stage_done_) {
+        lock.unlock();
+        if (unsynced) {
+          sync(*unsynced);
+        }
         return;  // the write stage has finished and everything is completed
       }
       groups.swap(written_);
@@ -240,14 +263,21 @@ void JournalWriter::run_sync_stage() {
     std::uint64_t waiters = 0;
     for (const auto& group : groups) {
       waiters += group.durable.size();
-      if (!group.error && !group.durable.empty() && !synced.contains(group.file.get())) {
-        std::error_code error;
-        if (::fdatasync(group.file->fd) != 0) {
-          error = last_error();
-          set_broken(error);
-        }
-        synced.emplace(group.file.get(), error);
+      if (group.error) {
+        continue;
       }
+      if (group.durable.empty()) {
+        unsynced = group.file;
+      } else if (!synced.contains(group.file.get())) {
+        synced.emplace(group.file.get(), sync(*group.file));
+      }
+    }
+    if (unsynced && synced.contains(unsynced.get())) {
+      unsynced.reset();
+    }
+    if (unsynced && std::chrono::steady_clock::now() - last_sync >= kBackgroundSync) {
+      synced.emplace(unsynced.get(), sync(*unsynced));
+      unsynced.reset();
     }
     {
       std::lock_guard lock(mutex_);

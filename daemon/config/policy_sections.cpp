@@ -175,6 +175,8 @@ void read_state(Reader& reader, const toml::table& table, StateConfig& state) {
       state.backend = StateBackend::local;
     } else if (name == "directory") {
       state.directory = reader.non_empty_string(node, key);
+    } else if (name == "counter_sync") {
+      state.counter_sync = static_cast<CounterSync>(reader.choice(node, key, {"write", "fsync"}));
     } else if (std::find(kLater.begin(), kLater.end(), name.str()) != kLater.end()) {
       reader.reserved(node, key);
     } else {

@@ -100,6 +100,13 @@ class MemoryCounterStore final : public policy::CounterStore {
     co_return std::error_code{};
   }
 
+  std::size_t unsynced_commits = 0;  // commit_unsynced() calls
+  boost::asio::awaitable<std::error_code> commit_unsynced(policy::Reservation& reservation,
+                                                          policy::TimePoint now) override {
+    ++unsynced_commits;
+    co_return co_await commit(reservation, now);
+  }
+
   void release(policy::Reservation& reservation) override {
     if (reservation && holds_.erase(reservation.id) != 0) {
       series_[{reservation.key, reservation.counter}].reserved -= reservation.amount;

@@ -225,3 +225,13 @@ TEST_CASE("[state] accepts the local backend only") {
   CHECK(error_of("[state]\ndirectory = \"\"\n") ==
         "test.toml:5:13: key 'state.directory': must not be empty");
 }
+
+TEST_CASE("[state] counter_sync says what the 250 waits for, write by default") {
+  CHECK(load("").state.counter_sync == config::CounterSync::write);
+  CHECK(load("[state]\ncounter_sync = \"fsync\"\n").state.counter_sync ==
+        config::CounterSync::fsync);
+  CHECK(load("[state]\ncounter_sync = \"write\"\n").state.counter_sync ==
+        config::CounterSync::write);
+  CHECK(error_of("[state]\ncounter_sync = \"never\"\n") ==
+        "test.toml:5:16: key 'state.counter_sync': 'never' is not one of \"write\" or \"fsync\"");
+}

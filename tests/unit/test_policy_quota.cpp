@@ -197,3 +197,21 @@ TEST_CASE("quota_warning is due when a message crosses 80 % and 95 % of the dail
   REQUIRE(f.rcpt(state, transaction, "a@example.org").accepted());
   CHECK(state.quota_warnings.size() == 1);
 }
+
+TEST_CASE("counter_sync write commits the counts without waiting for a disk sync; fsync waits") {
+  {
+    PolicyFixture f;
+    f.build();  // default: [state] counter_sync = "write"
+    CHECK(f.send(kSender, 2) == 2);
+    CHECK(f.store.unsynced_commits > 0);
+    CHECK(f.store.commits == f.store.unsynced_commits);
+  }
+  {
+    PolicyFixture f;
+    f.config.state.counter_sync = config::CounterSync::fsync;
+    f.build();
+    CHECK(f.send(kSender, 2) == 2);
+    CHECK(f.store.unsynced_commits == 0);
+    CHECK(f.store.commits > 0);
+  }
+}

@@ -105,9 +105,18 @@ struct SendersConfig {
 enum class StateBackend { local };
 
 // Where the rate and quota counters live (only "local" in this version).
+// What the 250 for a message waits for, of the counts it consumed (extension key
+// [state] counter_sync).
+enum class CounterSync {
+  write,  // written to the journal: they survive kill -9 and any crash of the daemon; the
+          // journal is synced to disk right after, in groups, without holding the reply
+  fsync,  // also synced to disk: they survive a power loss too (costs throughput)
+};
+
 struct StateConfig {
   StateBackend backend = StateBackend::local;
   std::string directory = "/var/lib/policy-relay";  // local: the counters journal
+  CounterSync counter_sync = CounterSync::write;
 };
 
 struct SpoolConfig {

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -17,7 +18,8 @@
 //   write stage: takes every append queued so far, write()s them to the journal at once and
 //                reports them "written" (they now survive a kill -9 of the process);
 //   sync stage:  takes every written group so far and fdatasync()s once, then reports them
-//                "durable" (they now survive a power loss).
+//                "durable" (they now survive a power loss). Appends that nobody waits to
+//                see durable are synced in the background at most kBackgroundSync later.
 // While one fdatasync() runs, new appends are written and queue for the next one, so
 // concurrent commits share a sync instead of queueing for one each.
 namespace policy_relay::policy {
@@ -72,6 +74,9 @@ class JournalWriter {
   };
 
   void run_write_stage();
+  // How long written appends that nobody waits for may stay unsynced.
+  static constexpr std::chrono::milliseconds kBackgroundSync{50};
+
   void run_sync_stage();
   void write_batch(std::deque<Item>& batch);
   std::error_code write_appends(std::deque<Item>& batch, std::size_t first, std::size_t last);
