@@ -120,6 +120,31 @@ void JournalWriter::append(std::string records, Done written, Done durable) {
   write_wake_.notify_one();
 }
 
+std::optional<std::error_code> JournalWriter::try_append_now(std::string_view records) {
+  {
+    std::unique_lock lock(mutex_);
+    // Only when the write stage is idle and nothing waits before us: the order of records and
+    // snapshots stays the order of the calls.
+    if (writing_ || !pending_.empty() || broken_ || !file_ || stopping_) {
+      return std::nullopt;
+    }
+    const off_t before = ::lseek(file_->fd, 0, SEEK_END);
+    std::error_code error = write_all(file_->fd, records);
+    if (error && (before < 0 || ::ftruncate(file_->fd, before) != 0)) {
+      broken_ = error;  // a partial record may be in the file: trust nothing after it
+    }
+    ++stats_.appends;
+    stats_.failures += error ? 1 : 0;
+    written_.push_back(Group{file_, error, {}});  // the sync stage syncs it in the background
+    const bool wake = !sync_deadline_armed_;      // else it wakes at its deadline anyway
+    lock.unlock();
+    if (wake) {
+      sync_wake_.notify_one();
+    }
+    return error;
+  }
+}
+
 void JournalWriter::replace(std::string contents) {
   {
     std::lock_guard lock(mutex_);
@@ -152,9 +177,14 @@ void JournalWriter::run_write_stage() {
         break;
       }
       batch.swap(pending_);
+      writing_ = true;
     }
     write_batch(batch);
     batch.clear();
+    {
+      std::lock_guard lock(mutex_);
+      writing_ = false;
+    }
   }
   sync_wake_.notify_one();
 }
@@ -245,7 +275,10 @@ void JournalWriter::run_sync_stage() {
       std::unique_lock lock(mutex_);
       const auto ready = [this] { return write_stage_done_ || !written_.empty(); };
       if (unsynced) {
+        // Appends nobody waits on need not wake this thread before the deadline.
+        sync_deadline_armed_ = true;
         sync_wake_.wait_until(lock, last_sync + kBackgroundSync, ready);
+        sync_deadline_armed_ = false;
       } else {
         sync_wake_.wait(lock, ready);
       }

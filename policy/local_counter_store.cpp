@@ -239,6 +239,13 @@ asio::awaitable<std::error_code> LocalCounterStore::commit_until(Reservation& re
   std::string record;
   encode_amount(record, hold.key, hold.counter, now, hold.amount);
   journal_bytes_ += record.size();
+  if (!durable) {
+    // The common case, without a hand-over to the writer thread and back.
+    if (auto written = writer_->try_append_now(record)) {
+      maybe_compact(now);
+      co_return *written;
+    }
+  }
 
   auto result = co_await asio::async_initiate<decltype(asio::use_awaitable), void(std::error_code)>(
       [this, &record, now, durable](auto handler) mutable {

@@ -5,6 +5,9 @@
 #include <atomic>
 #include <chrono>
 #include <filesystem>
+#include <fstream>
+#include <optional>
+#include <sstream>
 #include <thread>
 
 #include "policy_relay/policy/journal_writer.hpp"
@@ -58,4 +61,28 @@ TEST_CASE("an append whose caller waits for durability is reported after its syn
   writer.append("record\n", {}, [&](std::error_code ec) { durable = !ec; });
   CHECK(eventually([&] { return durable.load(); }));
   CHECK(writer.stats().syncs >= 1);
+}
+
+TEST_CASE("an append on the caller's thread is in the file at once and synced later") {
+  JournalDir dir;
+  JournalWriter writer(dir.fd, dir.path.string(), "j");
+  std::optional<std::error_code> written;
+  // The writer thread may still be starting up: it is idle once it has nothing queued.
+  REQUIRE(eventually([&] {
+    if (!written) {
+      written = writer.try_append_now("now\n");
+    }
+    return written.has_value();
+  }));
+  CHECK_FALSE(*written);
+  CHECK(fs::file_size(dir.path / "j") == std::string("header\nnow\n").size());
+  CHECK(eventually([&] { return writer.stats().syncs >= 1; }));
+  // Queued and direct appends keep their order.
+  writer.append("queued\n", {}, {});
+  writer.drain();
+  REQUIRE(writer.try_append_now("after\n").has_value());
+  std::ifstream in(dir.path / "j");
+  std::stringstream content;
+  content << in.rdbuf();
+  CHECK(content.str() == "header\nnow\nqueued\nafter\n");
 }

@@ -7,6 +7,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <system_error>
@@ -44,6 +45,11 @@ class JournalWriter {
   // Appends encoded records: `written` runs once they are in the file (page cache), `durable`
   // once they are synced to disk. Either may be empty.
   void append(std::string records, Done written, Done durable);
+  // Appends `records` on the calling thread when the write stage is idle and nothing is
+  // queued (no hand-over to the writer thread): the result of the write(2), the records then
+  // survive a kill -9 and are synced in the background like any append nobody waits on.
+  // std::nullopt when the writer is busy: use append() instead.
+  std::optional<std::error_code> try_append_now(std::string_view records);
   // Replaces the whole journal with `contents` (header included), ordered after every earlier
   // append and before every later one. The snapshot must include the earlier appends' usage.
   void replace(std::string contents);
@@ -97,6 +103,10 @@ class JournalWriter {
   std::deque<Group> written_;
   bool stopping_ = false;
   bool write_stage_done_ = false;
+  bool writing_ = false;
+  bool sync_deadline_armed_ =
+      false;  // the sync stage sleeps until a background-sync deadline  // the write stage is
+              // writing a batch (it owns file_ meanwhile)
   // Sticky: after a failed fdatasync the kernel may have dropped dirty pages; trust nothing.
   std::error_code broken_;
   Stats stats_;
