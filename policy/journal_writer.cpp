@@ -1,4 +1,5 @@
 #include "policy_relay/policy/journal_writer.hpp"
+#include "policy_relay/util/posix_io.hpp"
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -12,24 +13,12 @@
 
 namespace policy_relay::policy {
 
+using util::write_all;
+
 namespace {
 
 std::error_code last_error() {
   return {errno, std::system_category()};
-}
-
-std::error_code write_all(int fd, std::string_view data) {
-  while (!data.empty()) {
-    const ssize_t written = ::write(fd, data.data(), data.size());
-    if (written < 0) {
-      if (errno == EINTR) {
-        continue;
-      }
-      return last_error();
-    }
-    data.remove_prefix(static_cast<std::size_t>(written));
-  }
-  return {};
 }
 
 }  // namespace

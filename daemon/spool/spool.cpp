@@ -22,6 +22,7 @@
 #include "policy_relay/spool/envelope_format.hpp"
 #include "policy_relay/spool/group_committer.hpp"
 #include "policy_relay/spool/spool_files.hpp"
+#include "policy_relay/util/posix_io.hpp"
 
 namespace asio = boost::asio;
 
@@ -88,7 +89,7 @@ std::error_code MessageWriter::write(std::string_view octets) {
     return ec;
   }
   if (octets.size() >= buffer_limit_) {
-    error_ = write_all(fd_, octets);
+    error_ = util::write_all(fd_, octets);
     return error_;
   }
   buffer_.append(octets);
@@ -97,7 +98,7 @@ std::error_code MessageWriter::write(std::string_view octets) {
 
 std::error_code MessageWriter::flush() {
   if (!error_ && !buffer_.empty()) {
-    error_ = write_all(fd_, buffer_);
+    error_ = util::write_all(fd_, buffer_);
     buffer_.clear();
   }
   return error_;

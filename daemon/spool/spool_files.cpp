@@ -10,6 +10,7 @@
 
 #include "policy_relay/spool/envelope_format.hpp"
 #include "policy_relay/util/file_descriptor.hpp"
+#include "policy_relay/util/posix_io.hpp"
 
 namespace policy_relay::spool {
 
@@ -20,22 +21,9 @@ std::error_code last_error() {
 }
 
 using util::FileDescriptor;
+using util::write_all;
 
 }  // namespace
-
-std::error_code write_all(int fd, std::string_view octets) {
-  while (!octets.empty()) {
-    const ssize_t written = ::write(fd, octets.data(), octets.size());
-    if (written < 0) {
-      if (errno == EINTR) {
-        continue;
-      }
-      return last_error();
-    }
-    octets.remove_prefix(static_cast<std::size_t>(written));
-  }
-  return {};
-}
 
 std::error_code read_envelope_block(const std::string& path, std::string& block,
                                     std::uint64_t& file_size) {

@@ -13,6 +13,9 @@
 #include <functional>
 #include <system_error>
 
+#include "policy_relay/util/file_descriptor.hpp"
+#include "policy_relay/util/posix_io.hpp"
+
 namespace policy_relay::upstream {
 
 namespace asio = boost::asio;
@@ -25,37 +28,7 @@ std::string errno_text(int error) {
   return std::system_category().message(error);
 }
 
-class FileDescriptor {
- public:
-  explicit FileDescriptor(int fd) : fd_(fd) {}
-  ~FileDescriptor() { reset(); }
-  FileDescriptor(const FileDescriptor&) = delete;
-  FileDescriptor& operator=(const FileDescriptor&) = delete;
-  int get() const { return fd_; }
-  // close(2) can report a deferred write error: the caller must see it.
-  int reset() {
-    const int result = fd_ >= 0 ? ::close(fd_) : 0;
-    fd_ = -1;
-    return result;
-  }
-
- private:
-  int fd_;
-};
-
-bool write_all(int fd, std::string_view octets) {
-  while (!octets.empty()) {
-    const ssize_t n = ::write(fd, octets.data(), octets.size());
-    if (n < 0 && errno == EINTR) {
-      continue;
-    }
-    if (n < 0) {
-      return false;
-    }
-    octets.remove_prefix(static_cast<std::size_t>(n));
-  }
-  return true;
-}
+using util::FileDescriptor;
 
 // Copies the message octets of the spool file (body_offset, body_size) to `out`, 64 KiB at a
 // time. "" on success, else what failed.
@@ -81,8 +54,9 @@ std::string copy_message(const spool::StoredMessage& message, int out,
     if (n == 0) {
       return "Cannot read the spool file: shorter than its envelope says";
     }
-    if (!write_all(out, std::string_view(chunk.data(), static_cast<std::size_t>(n)))) {
-      return "Cannot write " + out_name + ": " + errno_text(errno);
+    if (auto ec =
+            util::write_all(out, std::string_view(chunk.data(), static_cast<std::size_t>(n)))) {
+      return "Cannot write " + out_name + ": " + ec.message();
     }
     done += static_cast<std::uint64_t>(n);
   }
@@ -148,8 +122,8 @@ std::string write_delivery(const std::string& directory, const spool::StoredMess
   const std::string json = envelope_json(message, recipients);
   const std::string envelope_name = id + ".envelope.json";
   std::string error = write_atomically(directory, directory_fd.get(), envelope_name, [&](int fd) {
-    return write_all(fd, json) ? std::string()
-                               : "Cannot write " + envelope_name + ": " + errno_text(errno);
+    const auto ec = util::write_all(fd, json);
+    return ec ? "Cannot write " + envelope_name + ": " + ec.message() : std::string();
   });
   if (!error.empty()) {
     return error;

@@ -15,7 +15,4 @@ namespace policy_relay::server {
 // (naming more would disclose Bcc recipients). No DNS lookup is made for the client.
 std::string received_header(const Envelope& envelope, const std::string& hostname, bool esmtp);
 
-// RFC 5322 3.3 date-time in UTC: "Sun, 29 Nov 2026 04:40:35 +0000".
-std::string rfc5322_date(std::int64_t unix_seconds);
-
 }  // namespace policy_relay::server

@@ -9,9 +9,6 @@
 // Small POSIX file helpers for the spool: every call reports failure as an error_code.
 namespace policy_relay::spool {
 
-// write(2) until all of `octets` is written (EINTR retried).
-std::error_code write_all(int fd, std::string_view octets);
-
 // Reads the envelope block of a spool file (up to and including the blank line, at most
 // max_envelope_block octets) and the file's total size.
 std::error_code read_envelope_block(const std::string& path, std::string& block,

@@ -10,6 +10,7 @@
 #include "policy_relay/envelope.hpp"
 #include "policy_relay/spool/spool.hpp"
 #include "policy_relay/upstream/upstream.hpp"
+#include "policy_relay/util/rfc5322_date.hpp"
 
 // Delivery status notifications (RFC 3464) for recipients that failed for good: a 5xx from the
 // upstream, or spool.max_age reached (DESIGN.md "Delivery semantics"). Pure functions: the
@@ -56,7 +57,6 @@ std::optional<Dsn> build_dsn(const DsnRequest& request);
 std::error_code read_header_block(const spool::StoredMessage& message, std::string& headers,
                                   std::size_t limit = 64 * 1024);
 
-// "Sun, 29 Nov 2026 04:40:35 +0000" (RFC 5322 3.3), always in UTC, independent of the locale.
-std::string format_rfc5322_date(std::int64_t unix_seconds);
+using util::format_rfc5322_date;  // the DSN's Date and Arrival-Date
 
 }  // namespace policy_relay::upstream

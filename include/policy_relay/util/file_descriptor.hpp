@@ -30,6 +30,12 @@ class FileDescriptor {
 
   int get() const { return fd_; }
   bool valid() const { return fd_ >= 0; }
+  // Closes now; close(2) can report a deferred write error, so its result is returned.
+  int reset() {
+    const int result = fd_ >= 0 ? ::close(fd_) : 0;
+    fd_ = -1;
+    return result;
+  }
 
  private:
   int fd_;
