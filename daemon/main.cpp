@@ -13,6 +13,8 @@
 #include <string>
 #include <string_view>
 
+#include "policy_relay/auth/authenticator.hpp"
+#include "policy_relay/auth/network_list.hpp"
 #include "policy_relay/config/loader.hpp"
 #include "policy_relay/delivery/scheduler.hpp"
 #include "policy_relay/log/log.hpp"
@@ -22,6 +24,7 @@
 #include "policy_relay/policy/sender_policy.hpp"
 #include "policy_relay/server/server.hpp"
 #include "policy_relay/spool/spool.hpp"
+#include "policy_relay/tls/contexts.hpp"
 #include "policy_relay/upstream/factory.hpp"
 #include "policy_relay/version.hpp"
 
@@ -133,6 +136,14 @@ int run(const Options& options) {
   // Declared before the event loop so that they outlive it: a session still suspended when the
   // loop is destroyed gives its counter reservations back into a live store.
   policy::SystemClock clock;
+  // TLS and AUTH (POLICY VII.1): built before the event loop, so they outlive every session.
+  const auto tls_context = tls::make_server_context(config->tls);
+  std::unique_ptr<auth::Authenticator> authenticator;
+  if (!config->auth.users_file.empty()) {
+    authenticator = std::make_unique<auth::Authenticator>(config->auth);
+  }
+  const auth::NetworkList trusted_networks =
+      auth::NetworkList::from(config->server.trusted_networks);
   std::unique_ptr<policy::LocalCounterStore> counters;
   std::unique_ptr<policy::Engine> policy_engine;
   asio::io_context io(1);
@@ -180,7 +191,9 @@ int run(const Options& options) {
 
   // The policy chain (POLICY I.1, VI.1, VI.3, VI.4); the scheduler tells it each sender's backlog.
   policy_engine = std::make_unique<policy::Engine>(config, *counters, clock, &scheduler);
-  server::Server server(io, config, server::SessionServices{spool, scheduler, *policy_engine});
+  server::Server server(io, config,
+                        server::SessionServices{spool, scheduler, *policy_engine, tls_context.get(),
+                                                authenticator.get(), &trusted_networks});
   server.start();
   scheduler.start(std::move(recovered));
 

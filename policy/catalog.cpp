@@ -20,6 +20,11 @@ struct Texts {
   const char* domain_separator;
   const char* local_part_too_long;  // {0} characters
   const char* counters_unavailable;
+  const char* authentication_required;
+  const char* authentication_succeeded;
+  const char* authentication_failed;
+  const char* authentication_locked;
+  const char* sender_not_owned;  // {0} user
 };
 
 constexpr Texts kEnglish{
@@ -34,6 +39,11 @@ constexpr Texts kEnglish{
     " or ",
     "Sender address not allowed: the name before @ has more than {0} characters",
     "Rate counters temporarily unavailable; try again later",
+    "Authentication required",
+    "Authentication successful",
+    "Authentication credentials invalid",
+    "Too many failed logins; try again later",
+    "Sender address not allowed: user {0} may not send as this address",
 };
 
 constexpr Texts kSpanish{
@@ -48,6 +58,11 @@ constexpr Texts kSpanish{
     " o ",
     "Direccion de remitente no permitida: el nombre antes de @ tiene mas de {0} caracteres",
     "Contadores de envio no disponibles por ahora; intente mas tarde",
+    "Se requiere autenticacion",
+    "Autenticacion correcta",
+    "Credenciales de autenticacion invalidas",
+    "Demasiados intentos fallidos de acceso; intente mas tarde",
+    "Direccion de remitente no permitida: el usuario {0} no puede enviar con esta direccion",
 };
 
 constexpr std::size_t kMaxDomainsText = 120;  // keeps the reply line short (RFC 5321 4.5.3.1.5)
@@ -122,6 +137,31 @@ std::string Catalog::local_part_too_long(std::uint32_t limit) const {
 
 std::string Catalog::counters_unavailable() const {
   return texts(language_).counters_unavailable;
+}
+
+std::string Catalog::authentication_required() const {
+  return texts(language_).authentication_required;
+}
+
+std::string Catalog::authentication_succeeded() const {
+  return texts(language_).authentication_succeeded;
+}
+
+std::string Catalog::authentication_failed() const {
+  return texts(language_).authentication_failed;
+}
+
+std::string Catalog::authentication_locked() const {
+  return texts(language_).authentication_locked;
+}
+
+std::string Catalog::sender_not_owned(std::string_view user) const {
+  // The user name came from the client: printable ASCII only on the wire.
+  std::string shown;
+  for (const char c : user.substr(0, 64)) {
+    shown += c > 0x20 && c < 0x7f ? c : '?';
+  }
+  return fmt::format(fmt::runtime(texts(language_).sender_not_owned), shown);
 }
 
 }  // namespace policy_relay::policy

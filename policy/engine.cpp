@@ -6,6 +6,7 @@
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include "policy_relay/policy/identity.hpp"
 #include "rules/rules.hpp"
 
 namespace asio = boost::asio;
@@ -47,6 +48,18 @@ RuleContext Engine::context(TransactionState& state, const Transaction& transact
 
 asio::awaitable<Verdict> Engine::on_mail(TransactionState& state, const Transaction& transaction) {
   state.reset();
+  // POLICY VII.1 is a security rule, not a limit: it holds with [limits] enabled = false too.
+  if (!sender_belongs_to_user(transaction.auth_user, transaction.auth_senders,
+                              transaction.sender)) {
+    Verdict verdict;
+    verdict.decision = Decision::reject;
+    verdict.code = 550;
+    verdict.enhanced = "5.7.1";
+    verdict.text = catalog_.sender_not_owned(transaction.auth_user);
+    verdict.rule = "sender_identity";
+    verdict.clause = "VII.1";
+    co_return verdict;
+  }
   if (!enabled()) {
     co_return Verdict::accept();
   }

@@ -21,14 +21,17 @@ namespace {
 constexpr std::size_t kMaxFileSize = 1024 * 1024;
 
 // Sections of the contract that later versions implement.
-constexpr std::array<std::string_view, 6> kLaterSections{"tls",       "auth",  "advice",
-                                                         "mass_mail", "abuse", "admin"};
+constexpr std::array<std::string_view, 4> kLaterSections{"advice", "mass_mail", "abuse", "admin"};
 
 void read_sections(detail::Reader& reader, const toml::table& root, Config& config) {
   for (auto&& [name, node] : root) {
     const std::string_view section = name.str();
     if (section == "server") {
       detail::read_server(reader, reader.table(node, section), config.server);
+    } else if (section == "tls") {
+      detail::read_tls(reader, reader.table(node, section), config.tls);
+    } else if (section == "auth") {
+      detail::read_auth(reader, reader.table(node, section), config.auth);
     } else if (section == "limits") {
       detail::read_limits(reader, reader.table(node, section), config.limits);
     } else if (section == "senders") {
@@ -77,19 +80,11 @@ void check_consistency(const detail::Reader& reader, const Config& config) {
   }
 
   const UpstreamConfig& upstream = config.upstream;
-  if (upstream.mode == UpstreamMode::directory) {
-    if (upstream.directory.empty()) {
-      reader.fail_at(reader.position_of("upstream.directory", {"upstream.mode"}),
-                     "upstream.directory", "required when upstream.mode = \"directory\"");
-    }
-  } else if (upstream.tls != UpstreamTls::none) {
-    const std::string_view name = upstream.tls == UpstreamTls::starttls ? "starttls" : "implicit";
-    reader.fail_at(
-        reader.position_of("upstream.tls", {"upstream.mode", "upstream"}), "upstream.tls",
-        "\"" + std::string(name) + "\"" + (reader.seen("upstream.tls") ? "" : " (the default)") +
-            " is not supported until TLS is implemented; set tls = \"none\", or "
-            "mode = \"directory\"");
+  if (upstream.mode == UpstreamMode::directory && upstream.directory.empty()) {
+    reader.fail_at(reader.position_of("upstream.directory", {"upstream.mode"}),
+                   "upstream.directory", "required when upstream.mode = \"directory\"");
   }
+  detail::check_security(reader, config);
 }
 
 }  // namespace

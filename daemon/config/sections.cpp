@@ -37,11 +37,7 @@ void read_server(Reader& reader, const toml::table& table, ServerConfig& server)
       server.listen = reader.listen_addresses(node, key);
     } else if (name == "listen_tls") {
       server.listen_tls = reader.listen_addresses(node, key);
-      if (!server.listen_tls.empty()) {
-        reader.fail(node, key,
-                    "implicit TLS (RFC 8314) is not supported until TLS is implemented; "
-                    "leave it empty");
-      }
+      reader.note(node, key);
     } else if (name == "hostname") {
       server.hostname = reader.host_name(node, key);
     } else if (name == "trusted_networks") {
@@ -86,8 +82,6 @@ void read_spool(Reader& reader, const toml::table& table, SpoolConfig& spool) {
 }
 
 void read_upstream(Reader& reader, const toml::table& table, UpstreamConfig& upstream) {
-  static constexpr std::array<std::string_view, 5> kLater{"ca_file", "auth", "username",
-                                                          "password_file", "oauth2"};
   for (auto&& [name, node] : table) {
     const std::string key = qualified("upstream", name);
     if (name == "mode") {
@@ -101,6 +95,19 @@ void read_upstream(Reader& reader, const toml::table& table, UpstreamConfig& ups
     } else if (name == "tls") {
       upstream.tls =
           static_cast<UpstreamTls>(reader.choice(node, key, {"starttls", "implicit", "none"}));
+      reader.note(node, key);
+    } else if (name == "ca_file") {
+      upstream.ca_file = reader.string(node, key);
+    } else if (name == "auth") {
+      upstream.auth = static_cast<UpstreamAuth>(
+          reader.choice(node, key, {"none", "plain", "login", "xoauth2"}));
+      reader.note(node, key);
+    } else if (name == "username") {
+      upstream.username = reader.string(node, key);
+    } else if (name == "password_file") {
+      upstream.password_file = reader.string(node, key);
+    } else if (name == "oauth2") {
+      read_oauth2(reader, reader.table(node, key), upstream.oauth2);
     } else if (name == "connections") {
       upstream.connections = reader.count(node, key, 1000);
     } else if (name == "connect_timeout") {
@@ -111,8 +118,6 @@ void read_upstream(Reader& reader, const toml::table& table, UpstreamConfig& ups
       upstream.data_timeout = reader.positive_duration(node, key);
     } else if (name == "idle_timeout") {
       upstream.idle_timeout = reader.positive_duration(node, key);
-    } else if (is_one_of(name.str(), kLater)) {
-      reader.reserved(node, key);
     } else {
       reader.unknown(node, key);
     }

@@ -13,6 +13,13 @@ namespace policy_relay::config::detail {
 void read_server(Reader& reader, const toml::table& table, ServerConfig& out);
 void read_spool(Reader& reader, const toml::table& table, SpoolConfig& out);
 void read_upstream(Reader& reader, const toml::table& table, UpstreamConfig& out);
+// security_sections.cpp
+void read_tls(Reader& reader, const toml::table& table, TlsConfig& out);
+void read_auth(Reader& reader, const toml::table& table, AuthConfig& out);
+void read_oauth2(Reader& reader, const toml::table& table, OAuth2Config& out);
+// Cross-key rules of [tls], [auth] and [upstream] TLS/AUTH.
+void check_security(const Reader& reader, const Config& config);
+
 void read_log(Reader& reader, const toml::table& table, LogConfig& out);
 void read_messages(Reader& reader, const toml::table& table, MessagesConfig& out);
 

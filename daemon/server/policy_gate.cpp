@@ -34,7 +34,8 @@ smtp::Reply PolicyGate::refusal(const policy::Verdict& verdict) {
 
 asio::awaitable<smtp::Reply> PolicyGate::on_mail(const smtp::ServerProtocol::Action& action) {
   const smtp::Path& sender = action.argument.path;
-  transaction_.auth_user.clear();  // AUTH comes with the next issue
+  transaction_.auth_user = auth_user_;
+  transaction_.auth_senders = auth_senders_;
   transaction_.sender = sender.address;
   transaction_.sender_local_part = sender.local_part;
   transaction_.sender_domain = sender.domain;

@@ -45,28 +45,37 @@ void log_exception(std::string_view where, std::exception_ptr error) {
 Server::Server(asio::io_context& io, config::ConfigPtr config, SessionServices services)
     : io_(io), config_(std::move(config)), services_(services) {}
 
+void Server::bind(const config::ListenAddress& listen, bool implicit_tls) {
+  const tcp::endpoint endpoint(asio::ip::make_address(listen.host), listen.port);
+  auto acceptor = std::make_unique<tcp::acceptor>(io_);
+  acceptor->open(endpoint.protocol());
+  acceptor->set_option(tcp::acceptor::reuse_address(true));
+  if (endpoint.address().is_v6()) {
+    acceptor->set_option(asio::ip::v6_only(true));
+  }
+  acceptor->bind(endpoint);
+  // A large backlog: bursts of hundreds of clients must queue, not be refused.
+  acceptor->listen(asio::socket_base::max_listen_connections);
+  log::Event("listening")
+      .add("address", format_endpoint(acceptor->local_endpoint()))
+      .add("tls", implicit_tls ? "implicit" : (services_.tls != nullptr ? "starttls" : "none"));
+  acceptors_.emplace_back(std::move(acceptor), implicit_tls);
+}
+
 void Server::start() {
   for (const auto& listen : config_->server.listen) {
-    const tcp::endpoint endpoint(asio::ip::make_address(listen.host), listen.port);
-    auto acceptor = std::make_unique<tcp::acceptor>(io_);
-    acceptor->open(endpoint.protocol());
-    acceptor->set_option(tcp::acceptor::reuse_address(true));
-    if (endpoint.address().is_v6()) {
-      acceptor->set_option(asio::ip::v6_only(true));
-    }
-    acceptor->bind(endpoint);
-    // A large backlog: bursts of hundreds of clients must queue, not be refused.
-    acceptor->listen(asio::socket_base::max_listen_connections);
-    log::Event("listening").add("address", format_endpoint(acceptor->local_endpoint()));
-    acceptors_.push_back(std::move(acceptor));
+    bind(listen, false);
   }
-  for (auto& acceptor : acceptors_) {
-    asio::co_spawn(io_, accept_loop(*acceptor),
+  for (const auto& listen : config_->server.listen_tls) {
+    bind(listen, true);  // RFC 8314 3.3: implicit TLS (submissions, port 465)
+  }
+  for (auto& [acceptor, implicit_tls] : acceptors_) {
+    asio::co_spawn(io_, accept_loop(*acceptor, implicit_tls),
                    [](std::exception_ptr error) { log_exception("accept_loop", error); });
   }
 }
 
-asio::awaitable<void> Server::accept_loop(tcp::acceptor& acceptor) {
+asio::awaitable<void> Server::accept_loop(tcp::acceptor& acceptor, bool implicit_tls) {
   asio::steady_timer backoff(io_);
   while (!stopping_) {
     auto [ec, socket] = co_await acceptor.async_accept(as_tuple_awaitable);
@@ -83,11 +92,11 @@ asio::awaitable<void> Server::accept_loop(tcp::acceptor& acceptor) {
       co_await backoff.async_wait(as_tuple_awaitable);
       continue;
     }
-    launch(std::move(socket));
+    launch(std::move(socket), implicit_tls);
   }
 }
 
-void Server::launch(tcp::socket socket) {
+void Server::launch(tcp::socket socket, bool implicit_tls) {
   boost::system::error_code ec;
   const auto remote = socket.remote_endpoint(ec);
   if (ec) {
@@ -106,8 +115,8 @@ void Server::launch(tcp::socket socket) {
     return;
   }
   ++per_ip;
-  auto session =
-      std::make_shared<Session>(std::move(socket), config_, services_, next_session_number_++);
+  auto session = std::make_shared<Session>(std::move(socket), config_, services_,
+                                           next_session_number_++, implicit_tls);
   sessions_.push_front(session);
   const auto position = sessions_.begin();
   asio::co_spawn(io_, session->run(), [this, position, address](std::exception_ptr error) {
@@ -139,7 +148,7 @@ asio::awaitable<void> Server::send_and_close(tcp::socket socket, std::string rep
 
 void Server::begin_shutdown() {
   stopping_ = true;
-  for (auto& acceptor : acceptors_) {
+  for (auto& [acceptor, implicit_tls] : acceptors_) {
     boost::system::error_code ignored;
     acceptor->close(ignored);
   }

@@ -9,10 +9,12 @@
 #include <ctime>
 #include <tuple>
 
+#include "policy_relay/auth/network_list.hpp"
 #include "policy_relay/delivery/scheduler.hpp"
 #include "policy_relay/log/log.hpp"
 #include "policy_relay/server/received_header.hpp"
 #include "policy_relay/version.hpp"
+#include "session_stream.hpp"
 
 namespace asio = boost::asio;
 using namespace boost::asio::experimental::awaitable_operators;
@@ -30,8 +32,12 @@ constexpr std::size_t max_pending_output = 16 * 1024;  // flush before processin
 // one more than that, so the first recipient over a sender's limit gets the policy's logged
 // reply; with it off, the protocol's bound is the limit.
 smtp::ServerProtocol::Config protocol_config(const config::Config& config,
-                                             const policy::Engine& policy) {
+                                             const SessionServices& services, bool implicit_tls) {
+  const policy::Engine& policy = services.policy;
   smtp::ServerProtocol::Config protocol;
+  protocol.starttls = services.tls != nullptr && !implicit_tls;
+  protocol.tls_active = implicit_tls;
+  protocol.auth = services.authenticator != nullptr;
   protocol.hostname = config.server.hostname;
   protocol.max_message_size = policy.senders().largest_message_size();
   protocol.max_recipients = policy.senders().largest_recipient_count() + (policy.enabled() ? 1 : 0);
@@ -59,20 +65,25 @@ std::int64_t unix_now() {
 }  // namespace
 
 Session::Session(asio::ip::tcp::socket socket, config::ConfigPtr config, SessionServices& services,
-                 std::uint64_t number)
-    : socket_(std::move(socket)),
-      timer_(socket_.get_executor()),
+                 std::uint64_t number, bool implicit_tls)
+    : stream_(std::make_unique<SessionStream>(std::move(socket))),
+      timer_(stream_->socket().get_executor()),
       config_(std::move(config)),
       services_(services),
       number_(number),
-      client_address_(remote_address(socket_, false)),
-      client_endpoint_(remote_address(socket_, true)),
-      protocol_(protocol_config(*config_, services.policy)),
+      client_address_(remote_address(stream_->socket(), false)),
+      client_endpoint_(remote_address(stream_->socket(), true)),
+      protocol_(protocol_config(*config_, services, implicit_tls)),
       policy_(services.policy, number, client_address_),
-      started_(std::chrono::steady_clock::now()) {
+      started_(std::chrono::steady_clock::now()),
+      implicit_tls_(implicit_tls),
+      trusted_(services.trusted_networks != nullptr &&
+               services.trusted_networks->contains(client_address_)) {
   boost::system::error_code ec;
-  socket_.set_option(asio::ip::tcp::no_delay(true), ec);
+  stream_->socket().set_option(asio::ip::tcp::no_delay(true), ec);
 }
+
+Session::~Session() = default;
 
 std::chrono::milliseconds Session::current_timeout() const {
   return protocol_.in_data() ? config_->server.data_timeout : config_->server.command_timeout;
@@ -82,13 +93,13 @@ void Session::request_shutdown() {
   shutting_down_ = true;
   if (reading_ && !protocol_.in_data()) {
     boost::system::error_code ignored;
-    socket_.cancel(ignored);  // the read ends with operation_aborted; run() sends the 421
+    stream_->socket().cancel(ignored);  // the read ends with operation_aborted; run() sends the 421
   }
 }
 
 void Session::force_close() {
   boost::system::error_code ignored;
-  socket_.close(ignored);
+  stream_->socket().close(ignored);
 }
 
 asio::awaitable<bool> Session::flush() {
@@ -97,8 +108,8 @@ asio::awaitable<bool> Session::flush() {
     co_return true;
   }
   timer_.expires_after(config_->server.command_timeout);
-  auto result = co_await (asio::async_write(socket_, asio::buffer(output), as_tuple_awaitable) ||
-                          timer_.async_wait(as_tuple_awaitable));
+  auto result =
+      co_await (stream_->write(asio::buffer(output)) || timer_.async_wait(as_tuple_awaitable));
   if (result.index() == 1) {
     log::Event("timeout", log::Level::warn)
         .add("session", number_)
@@ -117,7 +128,7 @@ asio::awaitable<void> Session::read_more() {
   }
   timer_.expires_after(current_timeout());
   reading_ = true;
-  auto result = co_await (socket_.async_read_some(asio::buffer(read_buffer_), as_tuple_awaitable) ||
+  auto result = co_await (stream_->read_some(asio::buffer(read_buffer_)) ||
                           timer_.async_wait(as_tuple_awaitable));
   reading_ = false;
   if (result.index() == 1) {
@@ -152,6 +163,10 @@ asio::awaitable<void> Session::handle_mail(const smtp::ServerProtocol::Action& a
     PolicyGate::log_refusal(number_, client_address_, action.argument.path.address, reply,
                             "min_free_space", "");
     protocol_.resolve(reply);
+    co_return;
+  }
+  if (auto refusal = authentication_refusal(action.argument.path.address)) {
+    protocol_.resolve(*refusal, /*count_as_error=*/true);
     co_return;
   }
   const smtp::Reply reply = co_await policy_.on_mail(action);
@@ -266,9 +281,13 @@ asio::awaitable<bool> Session::commit_message() {
 
 asio::awaitable<void> Session::run() {
   auto self = shared_from_this();
-  log::Event("connect").add("session", number_).add("client", client_endpoint_);
+  log::Event("connect")
+      .add("session", number_)
+      .add("client", client_endpoint_)
+      .add("tls", implicit_tls_)
+      .add("trusted", trusted_);
   using Kind = smtp::ServerProtocol::Action::Kind;
-  bool open = true;
+  bool open = !implicit_tls_ || co_await start_tls();
   while (open) {
     auto action = protocol_.next();
     switch (action.kind) {
@@ -301,6 +320,15 @@ asio::awaitable<void> Session::run() {
       case Kind::data_end:
         co_await handle_data_end(action);
         break;
+      case Kind::starttls:
+        open = co_await flush();  // the 220 goes out in plaintext, then the handshake
+        if (open) {
+          open = co_await start_tls();
+        }
+        break;
+      case Kind::auth:
+        co_await handle_auth();
+        break;
       case Kind::close:
         co_await flush();
         open = false;
@@ -313,8 +341,9 @@ asio::awaitable<void> Session::run() {
   writer_.abort();
   policy_.reset();
   boost::system::error_code ignored;
-  socket_.shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
-  socket_.close(ignored);
+  co_await close_tls();
+  stream_->socket().shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
+  stream_->socket().close(ignored);
   const auto elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(
                            std::chrono::steady_clock::now() - started_)
                            .count();

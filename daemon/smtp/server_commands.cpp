@@ -55,9 +55,9 @@ ServerProtocol::Action ServerProtocol::execute(std::string_view line) {
       queue({214, "2.0.0", "Commands: EHLO HELO MAIL RCPT DATA RSET NOOP QUIT VRFY HELP"});
       return make_action(Kind::need_input);
     case Verb::starttls:
-      return refuse({502, "5.5.1", "TLS not available"});
+      return on_starttls(command.argument);
     case Verb::auth:
-      return refuse({530, "5.7.0", "Must issue a STARTTLS command first"});
+      return on_auth(command.argument);
     case Verb::empty:
       return refuse({500, "5.5.2", "Error: bad syntax"});
     case Verb::unknown:
@@ -81,9 +81,15 @@ ServerProtocol::Action ServerProtocol::on_hello(const CommandLine& command) {
     queue({250, "", config_.hostname});
     return make_action(Kind::need_input);
   }
-  queue({250, "",
-         config_.hostname + "\nSIZE " + std::to_string(config_.max_message_size) +
-             "\n8BITMIME\nPIPELINING\nENHANCEDSTATUSCODES\nSMTPUTF8"});
+  std::string keywords = config_.hostname + "\nSIZE " + std::to_string(config_.max_message_size) +
+                         "\n8BITMIME\nPIPELINING\nENHANCEDSTATUSCODES\nSMTPUTF8";
+  if (config_.starttls && !tls_active_) {
+    keywords += "\nSTARTTLS";  // RFC 3207 4
+  }
+  if (config_.auth && tls_active_) {
+    keywords += "\nAUTH " + std::string(SaslServer::mechanisms);  // RFC 4954 3; never before TLS
+  }
+  queue({250, "", keywords});
   return make_action(Kind::need_input);
 }
 
@@ -102,6 +108,12 @@ ServerProtocol::Action ServerProtocol::on_mail(std::string_view argument) {
   PathParse parsed = parse_path_argument(*path, /*allow_null=*/true, /*allow_utf8=*/false);
   if (parsed.error != PathError::none) {
     return refuse(path_refusal(parsed.error, /*sender=*/true));
+  }
+  if (config_.auth && tls_active_) {
+    // RFC 4954 5: with AUTH offered, MAIL may carry AUTH=; this relay asserts no identity
+    // upstream from it, so it is accepted and dropped.
+    std::erase_if(parsed.value.parameters,
+                  [](const Parameter& parameter) { return parameter.keyword == "AUTH"; });
   }
   // Without refuse_declared_size the session's policy judges SIZE= (any value passes here).
   MailOptionsCheck check = check_mail_parameters(parsed.value.parameters, esmtp_,

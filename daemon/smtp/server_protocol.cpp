@@ -11,13 +11,15 @@ using Kind = ServerProtocol::Action::Kind;
 
 const Reply line_too_long{500, "5.5.2", "Line too long"};
 const Reply too_many_errors{421, "4.7.0", "Too many errors"};
+constexpr std::size_t kMaxAuthLine = 12288;
 
 }  // namespace
 
 ServerProtocol::ServerProtocol(Config config)
     : config_(std::move(config)),
       data_reader_({config_.max_message_size, config_.max_text_line, config_.data_chunk_size}),
-      message_size_limit_(config_.max_message_size) {
+      message_size_limit_(config_.max_message_size),
+      tls_active_(config_.tls_active) {
   // RFC 5321 4.3.1; no enhanced code on the greeting (RFC 2034 3).
   queue({220, "", config_.hostname + " ESMTP policy-relay"});
 }
@@ -56,7 +58,8 @@ ServerProtocol::Action ServerProtocol::next() {
       return make_action(Kind::need_input);
     }
     if (framing == Framing::line) {
-      if (Action action = execute(line); action.kind != Kind::need_input) {
+      Action action = state_ == State::auth ? on_auth_response(line) : execute(line);
+      if (action.kind != Kind::need_input) {
         return action;
       }
     }
@@ -72,7 +75,8 @@ ServerProtocol::Framing ServerProtocol::frame_command_line(std::string_view& lin
     return state_ == State::closed ? Framing::handled : Framing::need_more;
   }
   const std::string_view buffered = std::string_view(input_).substr(input_pos_);
-  const std::size_t limit = config_.max_command_line;  // RFC 5321 4.5.3.1.4, CRLF included
+  // RFC 5321 4.5.3.1.4, CRLF included; RFC 4954 4: a SASL response line may take 12288.
+  const std::size_t limit = state_ == State::auth ? kMaxAuthLine : config_.max_command_line;
   const std::size_t end = buffered.find_first_of("\r\n");
   const bool ends_with_cr =
       end != std::string_view::npos && end + 1 == buffered.size() && buffered[end] == '\r';
@@ -207,6 +211,14 @@ void ServerProtocol::resolve(const Reply& reply, bool count_as_error) {
     case Pending::data_end:
       reset_transaction();
       break;
+    case Pending::auth:
+      if (reply.code >= 200 && reply.code < 300) {
+        authenticated_user_ = std::move(auth_user_candidate_);
+      }
+      auth_user_candidate_.clear();
+      sasl_.reset();
+      break;
+    case Pending::starttls:  // ended by tls_started(), not by a reply
     case Pending::none:
       break;
   }
@@ -215,6 +227,22 @@ void ServerProtocol::resolve(const Reply& reply, bool count_as_error) {
   } else if (count_as_error) {
     count_error();
   }
+}
+
+void ServerProtocol::tls_started() {
+  if (pending_ != Pending::starttls) {
+    return;
+  }
+  pending_ = Pending::none;
+  pending_action_ = Action{};
+  tls_active_ = true;
+  input_.clear();
+  input_pos_ = 0;
+  discarding_long_line_ = false;
+  discard_after_cr_ = false;
+  helo_.clear();
+  esmtp_ = false;
+  reset_transaction();
 }
 
 void ServerProtocol::limit_message_size(std::uint64_t octets) {

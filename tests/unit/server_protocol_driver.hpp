@@ -64,6 +64,8 @@ inline Reply default_decision(const Action& action) {
       return {250, "2.1.5", "Ok"};
     case Kind::data_start:
       return {354, "", "End data with <CR><LF>.<CR><LF>"};
+    case Kind::auth:
+      return {235, "2.7.0", "Authentication successful"};
     default:
       break;
   }
@@ -116,6 +118,15 @@ inline Transcript run(std::string_view input, ServerProtocol::Config config = {}
       case Kind::data_end:
         transcript.events.push_back(std::string("data_end ") + outcome_name(action.outcome) + " " +
                                     std::to_string(protocol.message_size()));
+        break;
+      case Kind::starttls:  // the handshake succeeds at once
+        transcript.events.push_back("starttls");
+        output += protocol.take_output();
+        protocol.tls_started();
+        continue;
+      case Kind::auth:
+        transcript.events.push_back("auth " + protocol.credentials().username + ":" +
+                                    protocol.credentials().password);
         break;
       case Kind::close:
         transcript.events.push_back("close");

@@ -177,8 +177,8 @@ TEST_CASE("a bad value names the file, line, column and key") {
       {"[server]\nlisten = \"127.0.0.1:25\"\n",
        "test.toml:2:10: key 'server.listen': expected an array, found a string"},
       {"[server]\nlisten_tls = [\"127.0.0.1:465\"]\n",
-       "test.toml:2:14: key 'server.listen_tls': implicit TLS (RFC 8314) is not supported until "
-       "TLS is implemented; leave it empty"},
+       "test.toml:2:14: key 'server.listen_tls': implicit TLS needs tls.certificate and "
+       "tls.private_key"},
       {"[server]\nhostname = \"relay\\r\\nevil\"\n",
        "test.toml:2:12: key 'server.hostname': 'relay\r\nevil' is not a valid host name "
        "(letters, digits, '-' and '.')"},
@@ -256,8 +256,6 @@ TEST_CASE("an unknown key or section is an error naming it") {
 
 TEST_CASE("sections and keys of later versions are refused, never silently ignored") {
   const std::string_view reserved[] = {
-      "[tls]\ncertificate = \"\"\n",
-      "[auth]\nrequire = true\n",
       "[advice]\nbcc_threshold = 5\n",
       "[mass_mail]\nmax_public_recipients = 20\n",
       "[abuse]\nrefusals = 50\n",
@@ -268,11 +266,6 @@ TEST_CASE("sections and keys of later versions are refused, never silently ignor
       "[senders]\nfrom_mismatch_action = \"log\"\n",
       "[state]\nredis_url = \"redis://127.0.0.1:6379/0\"\n",
       "[state]\nredis_unavailable = \"defer\"\n",
-      "[upstream]\nca_file = \"\"\n",
-      "[upstream]\nauth = \"xoauth2\"\n",
-      "[upstream]\nusername = \"\"\n",
-      "[upstream]\npassword_file = \"\"\n",
-      "[upstream.oauth2]\nclient_id = \"\"\n",
   };
   for (std::string_view toml : reserved) {
     CAPTURE(toml);
@@ -283,7 +276,7 @@ TEST_CASE("sections and keys of later versions are refused, never silently ignor
   CHECK(error_of("[senders]\ndomains = [\"a.b\"]\nfrom_mismatch_action = \"log\"\n") ==
         "test.toml:3:24: key 'senders.from_mismatch_action': not supported by this version of "
         "policy-relay (0.1.0): remove it; it would not be enforced");
-  CHECK(error_of("\n[tls]\n").rfind("test.toml:2:1: key 'tls': not supported", 0) == 0);
+  CHECK(error_of("\n[advice]\n").rfind("test.toml:2:1: key 'advice': not supported", 0) == 0);
 }
 
 TEST_CASE("a TOML syntax error names the file, line and column") {
@@ -293,16 +286,44 @@ TEST_CASE("a TOML syntax error names the file, line and column") {
   CHECK(error_of("[server]\nhostname = \"a\"\nhostname = \"b\"\n").rfind("test.toml:3:", 0) == 0);
 }
 
-TEST_CASE("upstream TLS is refused in smtp mode until TLS is implemented") {
-  CHECK(error_of("") ==
-        "test.toml:1:1: key 'upstream.tls': \"starttls\" (the default) is not supported until "
-        "TLS is implemented; set tls = \"none\", or mode = \"directory\"");
-  CHECK(error_of("[upstream]\nmode = \"smtp\"\ntls = \"implicit\"\n") ==
-        "test.toml:3:7: key 'upstream.tls': \"implicit\" is not supported until TLS is "
-        "implemented; set tls = \"none\", or mode = \"directory\"");
-  CHECK(error_of("[upstream]\ntls = \"none\"\n").empty());
-  CHECK(error_of("[upstream]\nmode = \"directory\"\ndirectory = \"o\"\ntls = \"starttls\"\n")
-            .empty());
+TEST_CASE("TLS and AUTH keys are read and their combinations checked") {
+  CHECK(error_of("").empty());  // upstream tls = "starttls", auth = "none" by default
+  const config::Config c = config::load_string(
+      "[server]\nlisten_tls = [\"127.0.0.1:465\"]\n[tls]\ncertificate = \"c.pem\"\n"
+      "private_key = \"k.pem\"\n[auth]\nusers_file = \"users\"\nrequire = false\n"
+      "max_failures = 3\nlockout = \"10s\"\nfailure_delay = \"100ms\"\n"
+      "[upstream]\ntls = \"implicit\"\nca_file = \"ca.pem\"\nauth = \"xoauth2\"\n"
+      "username = \"relay@example.org\"\n[upstream.oauth2]\n"
+      "token_url = \"https://login.example/t\"\nclient_id = \"id\"\n"
+      "client_secret_file = \"secret\"\n",
+      "test.toml");
+  CHECK(c.server.listen_tls.size() == 1);
+  CHECK(c.tls.certificate == "c.pem");
+  CHECK(c.auth.users_file == "users");
+  CHECK_FALSE(c.auth.require);
+  CHECK(c.auth.max_failures == 3);
+  CHECK(c.auth.lockout == std::chrono::seconds(10));
+  CHECK(c.auth.failure_delay == std::chrono::milliseconds(100));
+  CHECK(c.upstream.tls == config::UpstreamTls::implicit);
+  CHECK(c.upstream.auth == config::UpstreamAuth::xoauth2);
+  CHECK(c.upstream.oauth2.scope == "https://outlook.office365.com/.default");
+
+  CHECK(error_of("[tls]\ncertificate = \"c.pem\"\n") ==
+        "test.toml:2:15: key 'tls.private_key': tls.certificate and tls.private_key go together");
+  CHECK(error_of("[auth]\nusers_file = \"u\"\n") ==
+        "test.toml:2:14: key 'auth.users_file': AUTH is offered only over TLS: set "
+        "tls.certificate and tls.private_key");
+  CHECK(error_of("[upstream]\ntls = \"none\"\nauth = \"plain\"\nusername = \"u\"\n"
+                 "password_file = \"p\"\n") ==
+        "test.toml:3:8: key 'upstream.auth': needs upstream.tls = \"starttls\" or \"implicit\": "
+        "credentials never go in plaintext");
+  CHECK(error_of("[upstream]\nauth = \"login\"\nusername = \"u\"\n") ==
+        "test.toml:2:8: key 'upstream.password_file': required with auth = \"plain\" or \"login\"");
+  CHECK(error_of("[upstream]\nauth = \"xoauth2\"\nusername = \"u\"\n")
+            .find("needs token_url, client_id and client_secret_file") != std::string::npos);
+  CHECK(
+      error_of("[upstream.oauth2]\ntoken_url = \"http://x/t\"\n").find("must be an https:// URL") !=
+      std::string::npos);
 }
 
 TEST_CASE("settings that contradict each other are refused") {

@@ -110,7 +110,7 @@ TEST_CASE("simple commands get their fixed replies") {
       {"VRFY\r\n", "501 5.5.4 Syntax: VRFY address"},
       {"EXPN staff\r\n", "502 5.5.1 Error: command not implemented"},
       {"HELP\r\n", "214 2.0.0 Commands: EHLO HELO MAIL RCPT DATA RSET NOOP QUIT VRFY HELP"},
-      {"STARTTLS\r\n", "502 5.5.1 TLS not available"},
+      {"STARTTLS\r\n", "502 5.5.1 Error: TLS not available"},
       {"AUTH PLAIN AGFAYg==\r\n", "530 5.7.0 Must issue a STARTTLS command first"},
       {"BDAT 10 LAST\r\n", "500 5.5.1 Error: command not recognized"},
       {"MAILFROM:<a@b>\r\n", "500 5.5.1 Error: command not recognized"},

@@ -35,6 +35,24 @@ struct ServerConfig {
   std::uint32_t max_errors = 10;
 };
 
+// [tls]: the server certificate for STARTTLS and implicit TLS (RFC 3207, RFC 8314).
+struct TlsConfig {
+  std::string certificate;  // PEM chain, leaf first; "" = no STARTTLS, no implicit TLS
+  std::string private_key;  // PEM
+};
+
+// [auth]: SMTP AUTH (RFC 4954) and failed-login throttling (POLICY VII.1).
+struct AuthConfig {
+  std::string users_file;  // "" = nobody can AUTH (written by `policy-relayctl passwd`)
+  bool require = true;     // clients outside server.trusted_networks must AUTH before MAIL
+  // Extensions: failures per client address and per user within failure_window before a
+  // lockout; each failure waits failure_delay, doubling up to 8x.
+  std::uint32_t max_failures = 5;
+  Duration failure_window = std::chrono::minutes(15);
+  Duration lockout = std::chrono::minutes(15);
+  Duration failure_delay = std::chrono::seconds(1);
+};
+
 // What the per-minute limit does to the message over it (POLICY VI.4).
 enum class RateAction {
   queue,   // accept; the scheduler paces delivery (MAIL gets 451 4.7.1 past the backlog)
@@ -129,15 +147,29 @@ struct SpoolConfig {
 
 enum class UpstreamMode { smtp, directory };
 enum class UpstreamTls { starttls, implicit, none };
+enum class UpstreamAuth { none, plain, login, xoauth2 };
+
+// [upstream.oauth2]: the OAuth 2.0 client-credentials flow (RFC 6749 4.4) for XOAUTH2.
+struct OAuth2Config {
+  std::string token_url;  // https://login.microsoftonline.com/TENANT/oauth2/v2.0/token
+  std::string client_id;
+  std::string client_secret_file;  // the secret is read from this file, never from the config
+  std::string scope = "https://outlook.office365.com/.default";
+};
 
 struct UpstreamConfig {
   UpstreamMode mode = UpstreamMode::smtp;
   std::string directory;  // mode = "directory": where delivered .eml files go
   std::string host = "smtp.office365.com";
   std::uint16_t port = 587;
-  // Only "none" is implemented until the TLS issue: with mode = "smtp" the loader refuses the
-  // others, including this default, so a config must say tls = "none" (or mode = "directory").
+  // starttls | implicit: the certificate is verified (ca_file or the system store) and must
+  // name `host`; without TLS nothing is sent (never a downgrade). none: plaintext.
   UpstreamTls tls = UpstreamTls::starttls;
+  std::string ca_file;  // "" = the system store
+  UpstreamAuth auth = UpstreamAuth::none;
+  std::string username;       // plain, login; xoauth2: the mailbox the token acts for
+  std::string password_file;  // plain, login: the password, read from this file
+  OAuth2Config oauth2;
   std::uint32_t connections = 4;
   // Extension: timeouts for the upstream conversation (RFC 5321 4.5.3.2 client side).
   Duration connect_timeout = std::chrono::seconds(30);
@@ -164,6 +196,8 @@ struct MessagesConfig {
 struct Config {
   std::string source_path;  // the file this was loaded from ("" for defaults)
   ServerConfig server;
+  TlsConfig tls;
+  AuthConfig auth;
   LimitsConfig limits;
   SendersConfig senders;
   std::vector<SenderException> exceptions;

@@ -34,6 +34,12 @@ class Catalog {
   std::string sender_domain_not_allowed(const std::vector<std::string>& allowed) const;  // I.1
   std::string local_part_too_long(std::uint32_t limit) const;                            // I.1
   std::string counters_unavailable() const;
+  // POLICY VII.1: AUTH and the sender identity.
+  std::string authentication_required() const;                // 530 5.7.0
+  std::string authentication_succeeded() const;               // 235 2.7.0
+  std::string authentication_failed() const;                  // 535 5.7.8
+  std::string authentication_locked() const;                  // 421 4.7.0
+  std::string sender_not_owned(std::string_view user) const;  // 550 5.7.1
 
   static std::string format_utc(TimePoint time);
 

@@ -14,8 +14,10 @@ struct SenderPolicy;
 // What the policy sees of one SMTP transaction: plain values, no SMTP syntax. The session fills
 // it in as the transaction goes (DESIGN.md "Data flow").
 struct Transaction {
-  std::string identity;                 // policy::sender_identity(auth_user, sender)
-  std::string auth_user;                // "" when the client did not authenticate
+  std::string identity;   // policy::sender_identity(auth_user, sender)
+  std::string auth_user;  // "" when the client did not authenticate
+  // After AUTH: the envelope senders auth_user may use (its address, its aliases), lower-cased.
+  std::vector<std::string> auth_senders;
   std::string sender;                   // envelope sender, "" for the null reverse-path <>
   std::string sender_local_part;        // as written (quotes kept)
   std::string sender_domain;            // as written; "[1.2.3.4]" for an address literal

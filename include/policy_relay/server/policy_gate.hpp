@@ -6,6 +6,7 @@
 #include <string>
 #include <string_view>
 #include <system_error>
+#include <vector>
 
 #include "policy_relay/policy/engine.hpp"
 #include "policy_relay/policy/transaction.hpp"
@@ -48,6 +49,18 @@ class PolicyGate {
   // ending): every reservation is given back.
   void reset();
 
+  // After a 235: the user and the envelope senders it may use (POLICY VII.1); every later
+  // MAIL is checked against them and its limits count against the user.
+  void set_authenticated(std::string user, std::vector<std::string> senders) {
+    auth_user_ = std::move(user);
+    auth_senders_ = std::move(senders);
+  }
+  // STARTTLS reset the session (RFC 3207 4.2): forget any earlier identity.
+  void clear_authenticated() {
+    auth_user_.clear();
+    auth_senders_.clear();
+  }
+
   bool active() const { return state_.active(); }
   // The largest message the current sender may send (the protocol's per-transaction limit).
   std::uint64_t max_message_size() const { return engine_.max_message_size(state_); }
@@ -66,6 +79,8 @@ class PolicyGate {
   std::string client_address_;
   policy::Transaction transaction_;
   policy::TransactionState state_;
+  std::string auth_user_;
+  std::vector<std::string> auth_senders_;
 };
 
 }  // namespace policy_relay::server

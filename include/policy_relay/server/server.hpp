@@ -23,8 +23,9 @@ class Server {
  public:
   Server(boost::asio::io_context& io, config::ConfigPtr config, SessionServices services);
 
-  // Binds every address of server.listen (throws std::system_error at start-up when one
-  // cannot be bound) and starts accepting. Logs `listening` with the bound address.
+  // Binds every address of server.listen and server.listen_tls (throws std::system_error at
+  // start-up when one cannot be bound) and starts accepting. Logs `listening` with the bound
+  // address.
   void start();
 
   // Stops accepting and asks every session to end (see Session::request_shutdown).
@@ -34,19 +35,22 @@ class Server {
   std::size_t session_count() const { return sessions_.size(); }
 
  private:
-  boost::asio::awaitable<void> accept_loop(boost::asio::ip::tcp::acceptor& acceptor);
+  boost::asio::awaitable<void> accept_loop(boost::asio::ip::tcp::acceptor& acceptor,
+                                           bool implicit_tls);
+  void bind(const config::ListenAddress& listen, bool implicit_tls);
   // Turns a connection away over a limit: logs `reject rule=...`, sends "421 4.7.0 ..." with a
   // short deadline, closes.
   void refuse(boost::asio::ip::tcp::socket socket, const boost::asio::ip::tcp::endpoint& remote,
               std::string_view rule, std::string_view text);
   boost::asio::awaitable<void> send_and_close(boost::asio::ip::tcp::socket socket,
                                               std::string reply);
-  void launch(boost::asio::ip::tcp::socket socket);
+  void launch(boost::asio::ip::tcp::socket socket, bool implicit_tls);
 
   boost::asio::io_context& io_;
   config::ConfigPtr config_;
   SessionServices services_;
-  std::vector<std::unique_ptr<boost::asio::ip::tcp::acceptor>> acceptors_;
+  // With whether each listens for implicit TLS (server.listen_tls).
+  std::vector<std::pair<std::unique_ptr<boost::asio::ip::tcp::acceptor>, bool>> acceptors_;
   std::list<std::shared_ptr<Session>> sessions_;
   std::unordered_map<std::string, std::uint32_t> sessions_per_ip_;
   std::uint64_t next_session_number_ = 1;

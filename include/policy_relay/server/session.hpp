@@ -2,10 +2,12 @@
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/context.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <variant>
 
@@ -18,6 +20,10 @@
 namespace policy_relay::delivery {
 class Scheduler;
 }
+namespace policy_relay::auth {
+class Authenticator;
+class NetworkList;
+}  // namespace policy_relay::auth
 
 namespace policy_relay::server {
 
@@ -26,7 +32,12 @@ struct SessionServices {
   spool::Spool& spool;
   delivery::Scheduler& scheduler;
   policy::Engine& policy;
+  boost::asio::ssl::context* tls = nullptr;             // null: no STARTTLS, no implicit TLS
+  auth::Authenticator* authenticator = nullptr;         // null: AUTH not offered
+  const auth::NetworkList* trusted_networks = nullptr;  // null: nobody is trusted
 };
+
+class SessionStream;
 
 // One SMTP connection: a thin adapter between the socket and smtp::ServerProtocol. It reads
 // only when the protocol asks for input and every read and write has a deadline
@@ -34,8 +45,11 @@ struct SessionServices {
 // arrives: at most one read buffer and one protocol chunk are held in memory.
 class Session : public std::enable_shared_from_this<Session> {
  public:
+  // `implicit_tls`: the connection came to server.listen_tls (RFC 8314): the TLS handshake
+  // comes before the greeting.
   Session(boost::asio::ip::tcp::socket socket, config::ConfigPtr config, SessionServices& services,
-          std::uint64_t number);
+          std::uint64_t number, bool implicit_tls = false);
+  ~Session();
 
   boost::asio::awaitable<void> run();
 
@@ -54,10 +68,15 @@ class Session : public std::enable_shared_from_this<Session> {
   boost::asio::awaitable<void> handle_data_end(const smtp::ServerProtocol::Action& action);
   boost::asio::awaitable<bool> commit_message();
   smtp::Reply handle_data_start();
+  // session_security.cpp: TLS handshakes, AUTH, the authentication requirement (POLICY VII.1).
+  boost::asio::awaitable<bool> start_tls();
+  boost::asio::awaitable<void> handle_auth();
+  boost::asio::awaitable<void> close_tls();
+  std::optional<smtp::Reply> authentication_refusal(const std::string& sender);
   std::chrono::milliseconds current_timeout() const;
   void log_refusal(const smtp::Reply& reply, std::string_view rule, std::string_view clause);
 
-  boost::asio::ip::tcp::socket socket_;
+  std::unique_ptr<SessionStream> stream_;
   boost::asio::steady_timer timer_;
   config::ConfigPtr config_;
   SessionServices& services_;
@@ -73,6 +92,8 @@ class Session : public std::enable_shared_from_this<Session> {
   bool shutting_down_ = false;
   std::uint32_t messages_ = 0;
   std::chrono::steady_clock::time_point started_;
+  bool implicit_tls_ = false;
+  bool trusted_ = false;  // the client is in server.trusted_networks
 };
 
 }  // namespace policy_relay::server

@@ -9,13 +9,15 @@
 #include "policy_relay/smtp/command_parser.hpp"
 #include "policy_relay/smtp/data_reader.hpp"
 #include "policy_relay/smtp/reply.hpp"
+#include "policy_relay/smtp/sasl_server.hpp"
 
 namespace policy_relay::smtp {
 
 // The server side of an SMTP session as a sans-I/O state machine (RFC 5321, with RFC 1870 SIZE,
 // RFC 6152 8BITMIME, RFC 2920 PIPELINING, RFC 2034/3463 ENHANCEDSTATUSCODES, RFC 6531
-// SMTPUTF8). Bytes go in with feed(); next() says what the session must do; replies accumulate
-// in an output buffer that the session writes out with take_output().
+// SMTPUTF8, RFC 3207 STARTTLS, RFC 4954 AUTH PLAIN/LOGIN). Bytes go in with feed(); next() says
+// what the session must do; replies accumulate in an output buffer that the session writes out with
+// take_output().
 //
 // The session loop (daemon/server/session.cpp) is:
 //   for (;;) switch (auto a = protocol.next(); a.kind) {
@@ -41,6 +43,12 @@ class ServerProtocol {
     // false: a MAIL SIZE= over max_message_size is not refused here but handed to the session
     // (Action::declared_size), whose policy refuses it with its own reply and log line.
     bool refuse_declared_size = true;
+    // RFC 3207: offer STARTTLS (a certificate is configured). The session does the handshake.
+    bool starttls = false;
+    // RFC 4954: offer and accept AUTH PLAIN LOGIN, only once TLS is active (POLICY VII.1).
+    bool auth = false;
+    // The session began with TLS (implicit TLS, RFC 8314): no STARTTLS, AUTH at once.
+    bool tls_active = false;
   };
 
   // ok, too_big (552 5.3.4), bare_line_ending (554 5.6.0), line_too_long (500 5.5.2).
@@ -54,6 +62,8 @@ class ServerProtocol {
       data_start,  // DATA with at least one recipient: open the spool file; resolve() 354 or 4xx
       data_chunk,  // message octets, dot-unstuffed, CRLF line ends: store `data`; no resolve()
       data_end,    // "<CRLF>.<CRLF>" seen: `outcome` says whether the message is whole; resolve()
+      starttls,    // STARTTLS accepted: flush output (the 220), handshake, then tls_started()
+      auth,        // AUTH credentials complete: verify credentials(); resolve() 235/535/421
       close,       // flush output, then close the connection
     };
     Kind kind = Kind::need_input;
@@ -80,6 +90,14 @@ class ServerProtocol {
   // `count_as_error`). A 421 reply also closes the session. Any reply to data_end ends the
   // transaction (sender and recipients cleared, HELO kept): the text was consumed either way.
   void resolve(const Reply& reply, bool count_as_error = false);
+
+  // The TLS handshake after a starttls action succeeded. RFC 3207 4.2: the session state
+  // (HELO, extensions, transaction) is reset as if the connection had just opened; the client
+  // must say EHLO again. Input received before the handshake was already discarded when the
+  // STARTTLS was accepted (CVE-2011-0411: nothing pipelined after STARTTLS is executed).
+  void tls_started();
+  // The credentials of the pending auth action (moved out by the session to verify them).
+  Credentials& credentials() { return sasl_.credentials(); }
 
   // The largest message the current transaction may carry, for senders whose limit differs
   // from Config::max_message_size (which EHLO advertises and which must be the largest any
@@ -112,11 +130,14 @@ class ServerProtocol {
   const std::string& body_type() const { return body_type_; }  // "", "7BIT", "8BITMIME"
   bool smtputf8() const { return smtputf8_; }
   std::uint64_t message_size() const { return message_size_; }  // octets of the last DATA
+  bool tls_active() const { return tls_active_; }
+  // The user a 235 accepted ("" before); set by resolve() with a 2xx to the auth action.
+  const std::string& authenticated_user() const { return authenticated_user_; }
 
  private:
   // Implementation state; see daemon/smtp/server_protocol.cpp.
-  enum class State { command, data, closed };
-  enum class Pending { none, mail, rcpt, data_start, data_end };
+  enum class State { command, auth, data, closed };
+  enum class Pending { none, mail, rcpt, data_start, data_end, starttls, auth };
   enum class Framing { line, need_more, handled };
 
   // Handlers return an action to hand out, or need_input when they only queued a reply.
@@ -128,6 +149,10 @@ class ServerProtocol {
   Action on_mail(std::string_view argument);
   Action on_rcpt(std::string_view argument);
   Action on_data(std::string_view argument);
+  Action on_starttls(std::string_view argument);
+  Action on_auth(std::string_view argument);
+  Action on_auth_response(std::string_view line);
+  Action after_sasl_step(const SaslServer::Step& step);
   Action step_data();
   Action wait_for(Pending pending, Action action);
   void queue(const Reply& reply);
@@ -160,6 +185,10 @@ class ServerProtocol {
   std::uint64_t message_size_ = 0;
   std::uint64_t declared_size_ = 0;
   std::uint64_t message_size_limit_ = 0;  // this transaction's; Config::max_message_size outside
+  bool tls_active_ = false;
+  SaslServer sasl_;
+  std::string auth_user_candidate_;  // the pending auth action's user name
+  std::string authenticated_user_;
 };
 
 }  // namespace policy_relay::smtp
