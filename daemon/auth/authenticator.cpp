@@ -55,6 +55,18 @@ LoginThrottle::Config throttle_config(const config::AuthConfig& config) {
   return throttle;
 }
 
+// Runs on a helper thread. `users` keeps the entry that `hash` may point into alive; the
+// password is wiped before the frame goes.
+asio::awaitable<bool> verify_off_loop(std::shared_ptr<const UsersFile> users,
+                                      const PasswordHash* hash, std::string password) {
+  const bool matches = verify_password(*hash, password);
+  if (!password.empty()) {
+    OPENSSL_cleanse(password.data(), password.size());
+  }
+  users.reset();
+  co_return matches;
+}
+
 std::string_view key_name(LoginThrottle::Key key) {
   return key == LoginThrottle::Key::address ? "address" : "user";
 }
@@ -110,16 +122,7 @@ asio::awaitable<Authenticator::Result> Authenticator::authenticate(std::uint64_t
   const UserEntry* entry = users->find(result.user);
   const PasswordHash& hash = entry != nullptr ? entry->hash : dummy_;
   const bool valid = co_await asio::co_spawn(
-      pool_,
-      [users, &hash,
-       password = std::move(credentials.password)]() mutable -> asio::awaitable<bool> {
-        const bool matches = verify_password(hash, password);
-        if (!password.empty()) {
-          OPENSSL_cleanse(password.data(), password.size());
-        }
-        co_return matches;
-      },
-      asio::use_awaitable);
+      pool_, verify_off_loop(users, &hash, std::move(credentials.password)), asio::use_awaitable);
   if (valid && entry != nullptr) {
     throttle_.record_success(result.user);
     result.outcome = Outcome::accepted;

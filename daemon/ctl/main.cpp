@@ -1,9 +1,11 @@
-// policy-relayctl: the operator's command-line tool. This version checks configuration files;
-// the commands that talk to a running daemon come with the admin socket.
+// policy-relayctl: the operator's command-line tool. This version checks configuration files
+// and sets passwords in auth.users_file; the commands that talk to a running daemon come with
+// the admin socket.
 #include <cstdio>
 #include <exception>
 #include <string_view>
 
+#include "passwd.hpp"
 #include "policy_relay/config/loader.hpp"
 #include "policy_relay/version.hpp"
 
@@ -16,6 +18,9 @@ constexpr int kUsage = 2;
 void print_usage(std::FILE* out) {
   std::fputs(
       "usage: policy-relayctl check-config FILE   validate a configuration file\n"
+      "       policy-relayctl passwd [--file USERS | --config FILE] [--aliases A,B] USER\n"
+      "                                           set USER's password (read from the terminal\n"
+      "                                           or stdin, never from arguments)\n"
       "       policy-relayctl --help | --version\n"
       "\n"
       "Exit status: 0 ok, 1 the check failed, 2 usage error or command not available.\n",
@@ -60,6 +65,9 @@ int main(int argc, char** argv) {
       return kUsage;
     }
     return check_config(argv[2]);
+  }
+  if (command == "passwd") {
+    return policy_relay::ctl::passwd(argc, argv, "/etc/policy-relay/policy-relay.toml");
   }
   if (!command.empty() && command.front() == '-') {
     std::fprintf(stderr, "policy-relayctl: unknown option '%s'\n", argv[1]);
