@@ -16,8 +16,8 @@
 #include <cstring>
 #include <fstream>
 #include <iostream>
-#include <sstream>
 #include <optional>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -134,9 +134,8 @@ bool replace_file(const std::string& path, const std::string& text, mode_t mode)
     errno = saved;
     return false;
   }
-  const std::string directory = path.find('/') == std::string::npos
-                                    ? std::string(".")
-                                    : path.substr(0, path.rfind('/') + 1);
+  const std::string directory =
+      path.find('/') == std::string::npos ? std::string(".") : path.substr(0, path.rfind('/') + 1);
   util::FileDescriptor dir(::open(directory.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (dir.get() >= 0) {
     ::fsync(dir.get());

@@ -1,6 +1,7 @@
 #include "policy_relay/upstream/factory.hpp"
 
 #include <chrono>
+#include <stdexcept>
 
 #include "policy_relay/log/log.hpp"
 #include "policy_relay/upstream/directory_upstream.hpp"
@@ -15,6 +16,14 @@ std::unique_ptr<Upstream> make_upstream(const config::Config& config,
     DirectoryUpstream::Config directory;
     directory.directory = config.upstream.directory;
     return std::make_unique<DirectoryUpstream>(directory);
+  }
+  // Until the upstream side speaks TLS and AUTH, refuse to start rather than send in plaintext
+  // what the operator asked to protect (POLICY VII.3: never a silent downgrade).
+  if (config.upstream.tls != config::UpstreamTls::none ||
+      config.upstream.auth != config::UpstreamAuth::none) {
+    throw std::runtime_error(
+        "upstream.tls and upstream.auth are not implemented yet in this build; set "
+        "tls = \"none\" and auth = \"none\", or mode = \"directory\"");
   }
   return std::make_unique<SmtpUpstream>(
       std::move(executor), SmtpUpstream::Config::from(config.upstream, config.server.hostname));
