@@ -19,7 +19,7 @@ bool is_2xx(const Reply& reply) {
 }  // namespace
 
 ClientProtocol::ClientProtocol(Config config)
-    : config_(std::move(config)), parser_(config_.replies) {
+    : config_(std::move(config)), parser_(config_.replies), tls_active_(config_.tls_active) {
   in_flight_.push_back(Pending{Command::greeting});
 }
 
@@ -70,6 +70,10 @@ std::string_view ClientProtocol::awaiting() const {
       return "end of data";
     case Command::quit:
       return "QUIT";
+    case Command::starttls:
+      return "STARTTLS";
+    case Command::auth:
+      return "AUTH";
   }
   return "reply";
 }
@@ -88,6 +92,10 @@ ClientProtocol::Action ClientProtocol::next() {
     }
     if (phase_ == Phase::body) {
       action.kind = Action::Kind::send_body;
+      return action;
+    }
+    if (phase_ == Phase::handshake) {
+      action.kind = Action::Kind::start_tls;
       return action;
     }
     if (phase_ == Phase::ready && in_flight_.empty()) {
@@ -144,6 +152,12 @@ bool ClientProtocol::on_reply(const Pending& command, const Reply& reply, Action
     case Command::helo:
       on_ehlo_reply(reply);
       return false;
+    case Command::starttls:
+      on_starttls_reply(reply);
+      return false;
+    case Command::auth:
+      on_auth_reply(reply);
+      return false;
     default:
       break;
   }
@@ -165,10 +179,8 @@ bool ClientProtocol::on_reply(const Pending& command, const Reply& reply, Action
 
 void ClientProtocol::on_ehlo_reply(const Reply& reply) {
   if (is_2xx(reply)) {
-    if (phase_ == Phase::ehlo) {
-      extensions_ = parse_ehlo_extensions(reply.text);
-    }
-    phase_ = Phase::ready;
+    extensions_ = phase_ == Phase::ehlo ? parse_ehlo_extensions(reply.text) : Extensions{};
+    after_ehlo();
     return;
   }
   // RFC 5321 3.2: a server that does not support EHLO answers it with a 5xx; try HELO.

@@ -51,8 +51,8 @@ std::unique_ptr<asio::ssl::context> make_server_context(const config::TlsConfig&
   return context;
 }
 
-std::unique_ptr<asio::ssl::context> make_client_context(const std::string& ca_file) {
-  auto context = std::make_unique<asio::ssl::context>(asio::ssl::context::tls_client);
+std::shared_ptr<asio::ssl::context> make_client_context(const std::string& ca_file) {
+  auto context = std::make_shared<asio::ssl::context>(asio::ssl::context::tls_client);
   harden(*context);
   boost::system::error_code error;
   if (ca_file.empty()) {

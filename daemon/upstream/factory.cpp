@@ -3,6 +3,10 @@
 #include <chrono>
 #include <stdexcept>
 
+#include <stdexcept>
+#include "policy_relay/tls/contexts.hpp"
+#include "policy_relay/upstream/oauth2_token_source.hpp"
+
 #include "policy_relay/log/log.hpp"
 #include "policy_relay/upstream/directory_upstream.hpp"
 #include "policy_relay/upstream/dsn.hpp"
@@ -17,16 +21,28 @@ std::unique_ptr<Upstream> make_upstream(const config::Config& config,
     directory.directory = config.upstream.directory;
     return std::make_unique<DirectoryUpstream>(directory);
   }
-  // Until the upstream side speaks TLS and AUTH, refuse to start rather than send in plaintext
-  // what the operator asked to protect (POLICY VII.3: never a silent downgrade).
-  if (config.upstream.tls != config::UpstreamTls::none ||
-      config.upstream.auth != config::UpstreamAuth::none) {
-    throw std::runtime_error(
-        "upstream.tls and upstream.auth are not implemented yet in this build; set "
-        "tls = \"none\" and auth = \"none\", or mode = \"directory\"");
+  SmtpUpstream::Config smtp = SmtpUpstream::Config::from(config.upstream, config.server.hostname);
+  const config::UpstreamConfig& upstream = config.upstream;
+  if (upstream.tls != config::UpstreamTls::none) {
+    smtp.tls_context = tls::make_client_context(upstream.ca_file);
+    smtp.implicit_tls = upstream.tls == config::UpstreamTls::implicit;
   }
-  return std::make_unique<SmtpUpstream>(
-      std::move(executor), SmtpUpstream::Config::from(config.upstream, config.server.hostname));
+  switch (upstream.auth) {
+    case config::UpstreamAuth::none:
+      break;
+    case config::UpstreamAuth::plain:
+    case config::UpstreamAuth::login:
+      smtp.auth_mechanism = upstream.auth == config::UpstreamAuth::plain ? "PLAIN" : "LOGIN";
+      smtp.auth_username = upstream.username;
+      smtp.auth_password = read_secret_file(upstream.password_file, "upstream.password_file");
+      break;
+    case config::UpstreamAuth::xoauth2:
+      smtp.auth_mechanism = "XOAUTH2";
+      smtp.auth_username = upstream.username;
+      smtp.tokens = make_oauth2_token_source(executor, upstream);
+      break;
+  }
+  return std::make_unique<SmtpUpstream>(std::move(executor), std::move(smtp));
 }
 
 delivery::Scheduler::BounceBuilder make_bounce_builder(const config::Config& config) {

@@ -13,6 +13,7 @@
 #include <system_error>
 
 #include "policy_relay/smtp/dot_stuffer.hpp"
+#include "policy_relay/tls/contexts.hpp"
 
 namespace policy_relay::upstream {
 
@@ -53,6 +54,10 @@ SmtpConnection::SmtpConnection(asio::any_io_executor executor, const SmtpUpstrea
       protocol_(smtp::ClientProtocol::Config{
           .helo_hostname = config.helo_hostname,
           .replies = {.max_line = config.max_reply_line, .max_lines = 100},
+          .require_starttls = config.tls_context != nullptr && !config.implicit_tls,
+          .tls_active = config.tls_context != nullptr && config.implicit_tls,
+          .auth_mechanism = config.auth_mechanism,
+          .auth_username = config.auth_username,
       }),
       command_timeout_(config.command_timeout) {}
 
@@ -100,10 +105,40 @@ asio::awaitable<bool> SmtpConnection::connect() {
   co_return true;
 }
 
+// The client handshake with the command timeout; the certificate must chain to ca_file (or the
+// system store) and name config_.host. A failure fails the session: never a plaintext retry.
+asio::awaitable<bool> SmtpConnection::handshake() {
+  tls_.emplace(socket_, *config_.tls_context);
+  if (!tls::expect_peer_name(tls_->native_handle(), config_.host)) {
+    protocol_.fail(smtp::Reply{451, "4.7.0", "Cannot check the name " + config_.host});
+    co_return false;
+  }
+  deadline_.expires_after(command_timeout_);
+  auto outcome = co_await (tls_->async_handshake(asio::ssl::stream_base::client, kTuple) ||
+                           deadline_.async_wait(kTuple));
+  if (outcome.index() == 1) {
+    protocol_.fail(smtp::Reply{451, "4.7.0", "TLS handshake with " + peer() + " timed out"});
+    co_return false;
+  }
+  if (const auto [error] = std::get<0>(outcome); error) {
+    protocol_.fail(smtp::Reply{
+        451, "4.7.0",
+        "TLS with " + peer() + " failed: " + tls::describe_failure(tls_->native_handle(), error)});
+    co_return false;
+  }
+  co_return true;
+}
+
 asio::awaitable<bool> SmtpConnection::open() {
   const bool connected = co_await connect();
   if (!connected) {
     co_return false;
+  }
+  if (config_.tls_context && config_.implicit_tls) {
+    const bool secured = co_await handshake();
+    if (!secured) {
+      co_return false;
+    }
   }
   const Kind kind = co_await run();
   co_return kind == Kind::ready;
@@ -119,6 +154,13 @@ asio::awaitable<SmtpConnection::Kind> SmtpConnection::run() {
         continue;  // the protocol now reports closed
       }
     }
+    if (action.kind == Kind::start_tls) {
+      const bool secured = co_await handshake();
+      if (secured) {
+        protocol_.tls_started();
+      }
+      continue;
+    }
     if (action.kind != Kind::need_input) {
       co_return action.kind;
     }
@@ -130,8 +172,7 @@ asio::awaitable<SmtpConnection::Kind> SmtpConnection::run() {
 
 asio::awaitable<bool> SmtpConnection::write(std::string_view octets, config::Duration timeout) {
   deadline_.expires_after(timeout);
-  auto outcome = co_await (asio::async_write(socket_, asio::buffer(octets), kTuple) ||
-                           deadline_.async_wait(kTuple));
+  auto outcome = co_await (write_some_stream(asio::buffer(octets)) || deadline_.async_wait(kTuple));
   if (outcome.index() == 1) {
     protocol_.fail("Timed out after " + describe(timeout) + " sending to " + peer());
     co_return false;
@@ -145,8 +186,8 @@ asio::awaitable<bool> SmtpConnection::write(std::string_view octets, config::Dur
 
 asio::awaitable<void> SmtpConnection::read(config::Duration timeout) {
   deadline_.expires_after(timeout);
-  auto outcome = co_await (socket_.async_read_some(asio::buffer(read_buffer_), kTuple) ||
-                           deadline_.async_wait(kTuple));
+  auto outcome =
+      co_await (read_some_stream(asio::buffer(read_buffer_)) || deadline_.async_wait(kTuple));
   if (outcome.index() == 1) {
     protocol_.fail("Timed out after " + describe(timeout) + " waiting for the reply to " +
                    std::string(protocol_.awaiting()) + " from " + peer());
@@ -213,6 +254,22 @@ asio::awaitable<void> SmtpConnection::quit() {
     co_await run();
   }
   close();
+}
+
+asio::awaitable<std::tuple<boost::system::error_code, std::size_t>>
+SmtpConnection::write_some_stream(asio::const_buffer buffer) {
+  if (tls_) {
+    co_return co_await asio::async_write(*tls_, buffer, kTuple);
+  }
+  co_return co_await asio::async_write(socket_, buffer, kTuple);
+}
+
+asio::awaitable<std::tuple<boost::system::error_code, std::size_t>>
+SmtpConnection::read_some_stream(asio::mutable_buffer buffer) {
+  if (tls_) {
+    co_return co_await tls_->async_read_some(buffer, kTuple);
+  }
+  co_return co_await socket_.async_read_some(buffer, kTuple);
 }
 
 void SmtpConnection::close() {

@@ -3,10 +3,13 @@
 #include <array>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/stream.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
+#include <tuple>
 
 #include "policy_relay/smtp/client_protocol.hpp"
 #include "policy_relay/upstream/smtp_upstream.hpp"
@@ -17,7 +20,8 @@ namespace policy_relay::upstream {
 // it drives. The I/O adapter only: what to send and what replies mean is the protocol's job.
 // Every failure (resolve, connect, read, write, timeout, spool read) is handed to the protocol
 // with fail(), so the recipients' results and failure() are the one place to look afterwards.
-// TLS seam: the stream is a plain tcp::socket; STARTTLS/implicit TLS will wrap it here.
+// TLS: with Config::tls_context the connection handshakes at once (implicit) or when the
+// protocol asks (STARTTLS), verifying the certificate and that it names Config::host.
 class SmtpConnection {
  public:
   using Kind = smtp::ClientProtocol::Action::Kind;
@@ -43,18 +47,25 @@ class SmtpConnection {
 
   smtp::ClientProtocol& protocol() { return protocol_; }
 
+  std::string auth_token;        // XOAUTH2: the token this connection authenticated with
   bool reused = false;           // taken from the pool (RSET precedes the next MAIL)
   std::uint64_t idle_epoch = 0;  // bumped whenever the connection leaves the idle list
   boost::asio::steady_timer idle_timer;
 
  private:
   boost::asio::awaitable<bool> connect();
+  boost::asio::awaitable<bool> handshake();
+  boost::asio::awaitable<std::tuple<boost::system::error_code, std::size_t>> write_some_stream(
+      boost::asio::const_buffer buffer);
+  boost::asio::awaitable<std::tuple<boost::system::error_code, std::size_t>> read_some_stream(
+      boost::asio::mutable_buffer buffer);
   boost::asio::awaitable<bool> write(std::string_view octets, config::Duration timeout);
   boost::asio::awaitable<void> read(config::Duration timeout);
   std::string peer() const;
 
   const SmtpUpstream::Config config_;
   boost::asio::ip::tcp::socket socket_;
+  std::optional<boost::asio::ssl::stream<boost::asio::ip::tcp::socket&>> tls_;
   boost::asio::steady_timer deadline_;
   smtp::ClientProtocol protocol_;
   config::Duration command_timeout_;

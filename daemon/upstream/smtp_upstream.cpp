@@ -18,6 +18,8 @@
 #include "policy_relay/util/file_descriptor.hpp"
 #include "smtp_connection.hpp"
 
+#include <stdexcept>
+
 namespace policy_relay::upstream {
 
 namespace asio = boost::asio;
@@ -124,6 +126,8 @@ void release(const std::shared_ptr<Pool>& pool, const ConnectionPtr& connection)
 struct Acquired {
   ConnectionPtr connection;
   std::string failure;
+  bool auth_rejected = false;  // the upstream answered AUTH with a 5xx
+  std::string auth_token;      // XOAUTH2: the token it refused
 };
 
 // An idle connection (most recently used first), else a new one while fewer than
@@ -145,9 +149,23 @@ asio::awaitable<Acquired> acquire(std::shared_ptr<Pool> pool) {
     if (pool->open < std::max<std::uint32_t>(1, pool->config.connections)) {
       ++pool->open;
       auto connection = std::make_shared<SmtpConnection>(pool->executor, pool->config);
+      if (pool->config.tokens) {
+        std::string error;
+        const std::optional<std::string> token = co_await pool->config.tokens->token(error);
+        if (!token) {
+          discard(*pool, connection);
+          co_return Acquired{nullptr, "Cannot get an OAuth 2.0 token for XOAUTH2: " + error};
+        }
+        connection->auth_token = *token;
+        connection->protocol().set_auth_secret(*token);
+      } else if (!pool->config.auth_password.empty()) {
+        connection->protocol().set_auth_secret(pool->config.auth_password);
+      }
       const bool opened = co_await connection->open();
       if (!opened) {
         Acquired failed{nullptr, connection->protocol().failure()};
+        failed.auth_rejected = connection->protocol().auth_rejected();
+        failed.auth_token = connection->auth_token;
         discard(*pool, connection);
         co_return failed;
       }
@@ -175,6 +193,31 @@ SmtpUpstream::Config SmtpUpstream::Config::from(const config::UpstreamConfig& up
   config.data_timeout = upstream.data_timeout;
   config.idle_timeout = upstream.idle_timeout;
   return config;
+}
+
+// Secrets come from files (POLICY VII.3: never in the config, never in a log): the first line,
+// without its line end and trailing blanks.
+std::string read_secret_file(const std::string& path, std::string_view key) {
+  const FileDescriptor file(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (file.get() < 0) {
+    throw std::runtime_error(std::string(key) + " " + path + ": " +
+                             std::system_category().message(errno));
+  }
+  std::string text(4096, '\0');
+  const ssize_t n = ::read(file.get(), text.data(), text.size());
+  if (n < 0) {
+    throw std::runtime_error(std::string(key) + " " + path + ": " +
+                             std::system_category().message(errno));
+  }
+  text.resize(static_cast<std::size_t>(n));
+  text = text.substr(0, text.find('\n'));
+  while (!text.empty() && (text.back() == '\r' || text.back() == ' ' || text.back() == '\t')) {
+    text.pop_back();
+  }
+  if (text.empty()) {
+    throw std::runtime_error(std::string(key) + " " + path + ": empty");
+  }
+  return text;
 }
 
 SmtpUpstream::SmtpUpstream(asio::any_io_executor executor, Config config)
@@ -248,10 +291,19 @@ asio::awaitable<DeliveryResult> SmtpUpstream::deliver(const spool::StoredMessage
                                              [](const std::string& r) { return is_ascii(r); })),
   };
 
+  bool token_refreshed = false;
   for (int attempt = 0;; ++attempt) {
     Acquired acquired = co_await acquire(pool);
+    if (!acquired.connection && acquired.auth_rejected && pool->config.tokens && !token_refreshed) {
+      // A 535 to XOAUTH2: the token may have been revoked or expired early. Once per message,
+      // fetch a new one and try again.
+      token_refreshed = true;
+      pool->config.tokens->invalidate(acquired.auth_token);
+      --attempt;
+      continue;
+    }
     if (!acquired.connection) {
-      fail_all(smtp::Reply{451, "4.4.1", acquired.failure});
+      fail_all(smtp::Reply{451, acquired.auth_rejected ? "4.7.0" : "4.4.1", acquired.failure});
       co_return result;
     }
     const ConnectionPtr connection = std::move(acquired.connection);

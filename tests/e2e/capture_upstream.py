@@ -26,6 +26,12 @@ Rules (shell-style patterns matched against the lower-cased recipient address):
                      (0, the default, means always, for both)
     --stall SECONDS  the first --stall-times DATA commands (default 1) wait this long before
                      answering "451 4.4.2 Stalled" (not stored): an upstream that hangs
+TLS and AUTH (an upstream like Microsoft 365's submission endpoint):
+    --tls-cert PEM --tls-key PEM   offer STARTTLS and require it before MAIL
+    --auth USER:PASSWORD           require AUTH (PLAIN or LOGIN, only over TLS)
+    --xoauth2-tokens FILE          also offer XOAUTH2: a token is valid while it is a line of
+                                   FILE (the test's token endpoint writes it); each AUTH is
+                                   counted in FILE.auths
 Refused transactions are not stored; each refusal is printed to stderr.
 """
 
@@ -38,7 +44,10 @@ import signal
 import sys
 import time
 
-from aiosmtpd.smtp import SMTP
+import base64
+import ssl
+
+from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
 
 
 def parse_rule(text):
@@ -61,6 +70,7 @@ class CaptureHandler:
         self.rcpt_fired = [0] * len(rcpt_rules)
         self.data_fired = [0] * len(data_rules)
         self.sequence = 0
+        self.xoauth2_tokens = None
 
     @staticmethod
     def _matches(pattern, address):
@@ -116,6 +126,31 @@ class CaptureHandler:
         self._write_atomically(name + ".json", json.dumps(record, ensure_ascii=False).encode())
         return f"250 2.0.0 Ok: captured as {name}"
 
+    async def auth_XOAUTH2(self, server, args):
+        """Microsoft's SASL XOAUTH2: base64("user=U^Aauth=Bearer T^A^A")."""
+        tokens_file = self.xoauth2_tokens
+        if tokens_file is None or len(args) != 2:
+            return AuthResult(success=False, handled=False)
+        with open(tokens_file + ".auths", "a") as file:
+            file.write("x\n")
+        try:
+            fields = base64.b64decode(args[1]).decode().split("\x01")
+            user = fields[0].removeprefix("user=")
+            token = fields[1].removeprefix("auth=Bearer ")
+        except (ValueError, IndexError):
+            return AuthResult(success=False, handled=False)
+        try:
+            with open(tokens_file) as file:
+                valid = set(file.read().split())
+        except OSError:
+            valid = set()
+        if token in valid and user:
+            return AuthResult(success=True, auth_data=user)
+        await server.push("334 eyJzdGF0dXMiOiI0MDEifQ==")  # Microsoft sends its error as JSON
+        await server._reader.readline()
+        await server.push("535 5.7.3 Authentication unsuccessful")
+        return AuthResult(success=False, handled=True)
+
     def _write_atomically(self, name, data):
         final_path = os.path.join(self.directory, name)
         temporary_path = final_path + ".tmp"
@@ -131,9 +166,31 @@ async def serve(arguments):
                              arguments.data_times, arguments.stall, arguments.stall_times)
     loop = asyncio.get_running_loop()
 
+    handler.xoauth2_tokens = arguments.xoauth2_tokens
+    tls_context = None
+    if arguments.tls_cert:
+        tls_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        tls_context.load_cert_chain(arguments.tls_cert, arguments.tls_key)
+    credentials = None
+    if arguments.auth:
+        user, _, password = arguments.auth.partition(":")
+        credentials = (user.encode(), password.encode())
+
+    def authenticator(server, session, envelope, mechanism, data):
+        if isinstance(data, LoginPassword) and credentials is not None:
+            ok = (data.login, data.password) == credentials
+            print(f"capture: AUTH {mechanism} {'ok' if ok else 'refused'}", file=sys.stderr, flush=True)
+            return AuthResult(success=ok)
+        return AuthResult(success=False, handled=False)
+
     def make_protocol():
+        extra = {}
+        if tls_context is not None:
+            extra.update(tls_context=tls_context, require_starttls=True)
+        if credentials is not None or arguments.xoauth2_tokens:
+            extra.update(authenticator=authenticator, auth_required=True, auth_require_tls=True)
         return SMTP(handler, hostname="capture.test", decode_data=False, enable_SMTPUTF8=True,
-                    data_size_limit=arguments.max_size)
+                    data_size_limit=arguments.max_size, **extra)
 
     server = await loop.create_server(make_protocol, host="127.0.0.1", port=arguments.port,
                                       reuse_address=True)
@@ -158,6 +215,10 @@ def main():
     parser.add_argument("--stall", type=float, default=0.0)
     parser.add_argument("--stall-times", type=int, default=1)
     parser.add_argument("--max-size", type=int, default=64 * 1024 * 1024)
+    parser.add_argument("--tls-cert")
+    parser.add_argument("--tls-key")
+    parser.add_argument("--auth")
+    parser.add_argument("--xoauth2-tokens")
     arguments = parser.parse_args()
     os.makedirs(arguments.dir, exist_ok=True)
     asyncio.run(serve(arguments))

@@ -198,7 +198,9 @@ class Captured:
 class CaptureUpstream:
     """capture_upstream.py as a child process. rcpt/data: lists of "PATTERN=REPLY" rules."""
 
-    def __init__(self, port=0, rcpt=(), data=(), data_times=0, rcpt_times=0, stall=0.0, start=True):
+    def __init__(self, port=0, rcpt=(), data=(), data_times=0, rcpt_times=0, stall=0.0, start=True,
+                 extra_arguments=()):
+        self.extra_arguments = list(extra_arguments)  # --tls-cert, --auth ... (capture_upstream.py)
         self.temp_dir = make_temp_dir("capture")
         self.directory = os.path.join(self.temp_dir, "messages")
         self.port = port
@@ -232,6 +234,7 @@ class CaptureUpstream:
             arguments += ["--rcpt", rule]
         for rule in self.data:
             arguments += ["--data", rule]
+        arguments += self.extra_arguments
         self.stderr_path = os.path.join(self.temp_dir, f"capture.stderr.{self.starts}")
         with open(self.stderr_path, "wb") as stderr:
             self.process = subprocess.Popen(arguments, stdout=subprocess.PIPE, stderr=stderr,

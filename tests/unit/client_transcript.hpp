@@ -48,6 +48,7 @@ inline Outcome play(const std::vector<std::string>& script,
                     std::vector<ClientProtocol::Message> messages,
                     ClientProtocol::Config config = {.helo_hostname = "relay.test"}) {
   ClientProtocol protocol(config);
+  protocol.set_auth_secret("s3cret");
   Outcome outcome;
   std::string expected;
   std::size_t line = 0;
@@ -88,6 +89,10 @@ inline Outcome play(const std::vector<std::string>& script,
           protocol.quit();
           quit_sent = true;
         }
+        break;
+      case ClientProtocol::Action::Kind::start_tls:  // the handshake succeeds
+        outcome.client_output += "<tls>\r\n";
+        protocol.tls_started();
         break;
       case ClientProtocol::Action::Kind::send_body:
         outcome.client_output += "<body>\r\n";

@@ -27,10 +27,10 @@ namespace policy_relay::smtp {
 // A network error or timeout is reported with fail(); every recipient of a message in progress
 // then gets a 4xx result. So do a 421, an unparsable reply and an unexpected end of input.
 //
-// Seams for later issues: extensions() keeps STARTTLS and the AUTH mechanisms. A TLS layer
-// would issue STARTTLS when next() first returns ready, handshake on 220, and restart the
-// protocol on the TLS stream (RFC 3207 4.2: the EHLO extensions must be discarded and asked
-// for again); AUTH (RFC 4954) fits between that EHLO and the first MAIL in the same way.
+// With Config::require_starttls the first EHLO is followed by STARTTLS; its 220 makes next()
+// return start_tls, the connection handshakes and calls tls_started(), and EHLO is said again
+// (RFC 3207 4.2). With Config::auth_mechanism AUTH (RFC 4954) follows that EHLO; ready comes
+// only after its 235. Missing STARTTLS or AUTH in the EHLO reply fails the session with 4xx.
 class ClientProtocol {
  public:
   struct Config {
@@ -40,6 +40,15 @@ class ClientProtocol {
     // reading can deadlock with a server that answers without reading; a bounded window keeps
     // the unread replies well under any socket buffer.
     std::size_t pipelining_window = 100;
+    // RFC 3207: say STARTTLS after the first EHLO and go on only over TLS (no downgrade: an
+    // upstream that does not offer it fails the session).
+    bool require_starttls = false;
+    // The connection is TLS from the start (RFC 8314 implicit TLS).
+    bool tls_active = false;
+    // RFC 4954 AUTH before the first MAIL: "" (none), "PLAIN", "LOGIN" or "XOAUTH2" (Microsoft's
+    // SASL XOAUTH2; the secret is the OAuth 2.0 access token). The upstream must offer it.
+    std::string auth_mechanism;
+    std::string auth_username;
   };
 
   // What EHLO told us (RFC 5321 4.1.1.1, keywords case-insensitive).
@@ -70,7 +79,8 @@ class ClientProtocol {
   };
 
   struct Action {
-    enum class Kind { need_input, ready, send_body, message_done, closed };
+    // start_tls: the upstream said 220 to STARTTLS; handshake, then tls_started().
+    enum class Kind { need_input, ready, send_body, message_done, closed, start_tls };
     Kind kind = Kind::need_input;
   };
 
@@ -87,6 +97,15 @@ class ClientProtocol {
   void start_message(Message message);
   // The caller wrote the whole dot-stuffed message, ".\r\n" included (after send_body).
   void body_sent();
+  // The password or access token for Config::auth_mechanism; set before the EHLO's reply.
+  void set_auth_secret(std::string secret);
+  // The handshake after start_tls succeeded: EHLO again (RFC 3207 4.2: what the server said
+  // before TLS is forgotten).
+  void tls_started();
+  // The upstream refused AUTH with a 5xx (e.g. 535 for an expired token); the session closed.
+  bool auth_rejected() const { return auth_rejected_; }
+  bool tls_active() const { return tls_active_; }
+
   // Says QUIT; only when next() returned ready. next() returns closed once it is answered.
   void quit();
 
@@ -118,7 +137,20 @@ class ClientProtocol {
   bool closed() const { return phase_ == Phase::closed; }
 
  private:
-  enum class Phase { greeting, ehlo, helo, ready, transaction, body, final_reply, quit, closed };
+  enum class Phase {
+    greeting,
+    ehlo,
+    helo,
+    starttls,
+    handshake,
+    auth,
+    ready,
+    transaction,
+    body,
+    final_reply,
+    quit,
+    closed
+  };
   enum class Command {
     greeting,
     ehlo,
@@ -129,7 +161,9 @@ class ClientProtocol {
     data,
     empty_data,
     end_of_data,
-    quit
+    quit,
+    starttls,
+    auth,
   };
   struct Pending {
     Command command;
@@ -143,6 +177,10 @@ class ClientProtocol {
   // Handles one reply to the oldest command in flight; true when next() must report an action.
   bool on_reply(const Pending& command, const Reply& reply, Action& action);
   void on_ehlo_reply(const Reply& reply);
+  // client_security.cpp: after a successful EHLO, STARTTLS and AUTH until ready.
+  void after_ehlo();
+  void on_starttls_reply(const Reply& reply);
+  void on_auth_reply(const Reply& reply);
   void on_transaction_reply(const Pending& command, const Reply& reply);
   void give_unanswered(const Reply& reply);
   bool transaction_complete() const;
@@ -168,6 +206,12 @@ class ClientProtocol {
   std::size_t rcpt_replies_ = 0;
   std::size_t accepted_ = 0;
   std::size_t message_replies_ = 0;
+
+  bool tls_active_ = false;
+  bool authenticated_ = false;
+  bool auth_rejected_ = false;
+  std::string auth_secret_;
+  int auth_step_ = 0;  // LOGIN: 334s answered so far
 };
 
 // The extensions listed in a successful EHLO reply's text (the lines after the first, as

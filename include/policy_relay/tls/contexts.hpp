@@ -17,7 +17,7 @@ std::unique_ptr<boost::asio::ssl::context> make_server_context(const config::Tls
 
 // The client side towards the upstream: peers are verified against `ca_file` ("" = the system
 // store). Throws std::runtime_error when the CA file cannot be loaded.
-std::unique_ptr<boost::asio::ssl::context> make_client_context(const std::string& ca_file);
+std::shared_ptr<boost::asio::ssl::context> make_client_context(const std::string& ca_file);
 
 // Before the client handshake: SNI (not for IP literals) and the name the certificate must
 // carry (RFC 6125; an IP literal is checked against the IP addresses of the certificate).

@@ -8,7 +8,10 @@
 #include <string>
 #include <vector>
 
+#include <boost/asio/ssl/context.hpp>
+
 #include "policy_relay/config/config.hpp"
+#include "policy_relay/upstream/token_source.hpp"
 #include "policy_relay/upstream/upstream.hpp"
 
 namespace policy_relay::upstream {
@@ -18,7 +21,8 @@ namespace policy_relay::upstream {
 // and closed with QUIT after `idle_timeout` unused. Every connect, read and write has a
 // deadline. The message is streamed from its spool file, dot-stuffed, in 64 KiB writes with
 // the end of data in the same write as the last octets, TCP_NODELAY set (DESIGN.md
-// "Performance facts"). Plain TCP only for now: [upstream] tls is not applied yet.
+// "Performance facts"). With TLS configured nothing is sent before the handshake verified the
+// upstream's certificate and name; with AUTH nothing before its 235 (POLICY VII.3).
 //
 // Threading: every call (deliver, shutdown, destruction) on the thread of `executor`, which
 // must outlive this object. deliver() keeps `message` referenced until it completes.
@@ -35,6 +39,16 @@ class SmtpUpstream final : public Upstream {
     config::Duration idle_timeout = std::chrono::seconds(30);
     // RFC 5321 4.5.3.1.5 caps a reply line at 512 octets; a longer one is a protocol error.
     std::size_t max_reply_line = 512;
+    // upstream.tls: a client context (verifying peers) when starttls or implicit; null = none.
+    std::shared_ptr<boost::asio::ssl::context> tls_context;
+    bool implicit_tls = false;
+    // upstream.auth: "PLAIN", "LOGIN", "XOAUTH2" or "" (none), as the user `auth_username`.
+    std::string auth_mechanism;
+    std::string auth_username;
+    // PLAIN / LOGIN: the password from upstream.password_file (never logged).
+    std::string auth_password;
+    // XOAUTH2: where access tokens come from (refreshed once on a 535).
+    std::shared_ptr<TokenSource> tokens;
 
     // From [upstream]; `helo_hostname` is [server] hostname.
     static Config from(const config::UpstreamConfig& upstream, std::string helo_hostname);
@@ -64,5 +78,10 @@ class SmtpUpstream final : public Upstream {
  private:
   std::shared_ptr<Pool> pool_;
 };
+
+// The first line of a secret file (password_file, client_secret_file), trimmed. Throws
+// std::runtime_error naming `key` and the path (never the content) when it is unreadable or
+// empty.
+std::string read_secret_file(const std::string& path, std::string_view key);
 
 }  // namespace policy_relay::upstream
