@@ -4,12 +4,8 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <boost/asio/post.hpp>
 #include <cerrno>
-#include <cstdio>
-#include <latch>
 #include <utility>
-#include <vector>
 
 namespace policy_relay::spool {
 
@@ -22,28 +18,32 @@ std::error_code last_error() {
 }  // namespace
 
 GroupCommitter::GroupCommitter(int queue_dir_fd, std::size_t sync_threads)
-    : queue_dir_fd_(queue_dir_fd),
-      sync_pool_(std::max<std::size_t>(1, sync_threads)),
-      data_thread_([this] { run_data_stage(); }),
-      directory_thread_([this] { run_directory_stage(); }) {}
+    : queue_dir_fd_(queue_dir_fd) {
+  const std::size_t count = std::max<std::size_t>(1, sync_threads);
+  workers_.reserve(count);
+  for (std::size_t i = 0; i < count; ++i) {
+    workers_.emplace_back([this] { run_worker(); });
+  }
+}
 
 GroupCommitter::~GroupCommitter() {
   {
     std::lock_guard lock(mutex_);
     stopping_ = true;
   }
-  data_wake_.notify_one();
-  data_thread_.join();  // finishes every queued job, then tells the directory stage
-  directory_thread_.join();
-  sync_pool_.join();
+  work_available_.notify_all();
+  for (auto& worker : workers_) {
+    worker.join();  // each finishes the queued jobs it takes; the last leader completes all
+  }
 }
 
 void GroupCommitter::submit(Job job) {
   {
     std::lock_guard lock(mutex_);
     pending_.push_back(std::move(job));
+    ++stats_.jobs;
   }
-  data_wake_.notify_one();
+  work_available_.notify_one();
 }
 
 GroupCommitter::Stats GroupCommitter::stats() const {
@@ -51,81 +51,57 @@ GroupCommitter::Stats GroupCommitter::stats() const {
   return stats_;
 }
 
-void GroupCommitter::sync_files(std::deque<Job>& batch, std::vector<std::error_code>& results) {
-  if (batch.size() == 1) {
-    // Nothing to overlap with: spare the hand-over to the pool.
-    if (::fdatasync(batch.front().fd) != 0) {
-      results.front() = last_error();
-    }
-    return;
-  }
-  std::latch finished(static_cast<std::ptrdiff_t>(batch.size()));
-  for (std::size_t i = 0; i < batch.size(); ++i) {
-    boost::asio::post(sync_pool_, [&, i] {
-      if (::fdatasync(batch[i].fd) != 0) {
-        results[i] = last_error();
-      }
-      finished.count_down();
-    });
-  }
-  finished.wait();
-}
-
-void GroupCommitter::run_data_stage() {
-  std::deque<Job> batch;
+void GroupCommitter::run_worker() {
+  std::unique_lock lock(mutex_);
   for (;;) {
-    {
-      std::unique_lock lock(mutex_);
-      data_wake_.wait(lock, [this] { return stopping_ || !pending_.empty(); });
-      if (pending_.empty()) {
-        data_stage_done_ = true;
-        break;
-      }
-      batch.swap(pending_);
-      ++stats_.batches;
-      stats_.jobs += batch.size();
-      stats_.largest_batch = std::max<std::uint64_t>(stats_.largest_batch, batch.size());
+    work_available_.wait(lock, [this] { return stopping_ || !pending_.empty(); });
+    if (pending_.empty()) {
+      return;  // stopping, and nothing left to sync
     }
-    std::vector<std::error_code> results(batch.size());
-    sync_files(batch, results);
-    std::deque<Synced> synced;
-    for (std::size_t i = 0; i < batch.size(); ++i) {
-      Job& job = batch[i];
-      if (::close(job.fd) != 0 && !results[i]) {
-        results[i] = last_error();
-      }
-      job.fd = -1;
+    Job job = std::move(pending_.front());
+    pending_.pop_front();
+    ++syncing_;
+    lock.unlock();
+
+    std::error_code result;
+    if (::fdatasync(job.fd) != 0) {
+      result = last_error();
+    } else if (::rename(job.incoming_path.c_str(), job.queue_path.c_str()) != 0) {
       // Publish: from here the message is in queue/ and survives a restart once the
       // directory is synced.
-      if (!results[i] && ::rename(job.incoming_path.c_str(), job.queue_path.c_str()) != 0) {
-        results[i] = last_error();
-      }
-      synced.push_back({std::move(job), results[i]});
+      result = last_error();
     }
-    batch.clear();
-    {
-      std::lock_guard lock(mutex_);
-      for (auto& entry : synced) {
-        renamed_.push_back(std::move(entry));
-      }
+
+    lock.lock();
+    --syncing_;
+    if (renamed_.empty()) {
+      oldest_renamed_ = Clock::now();
     }
-    directory_wake_.notify_one();
+    renamed_.push_back({std::move(job), result});
+    if (!directory_sync_running_ && should_sync_directory()) {
+      directory_sync_running_ = true;
+      lead_directory_syncs(lock);
+      directory_sync_running_ = false;
+    }
   }
-  directory_wake_.notify_one();
 }
 
-void GroupCommitter::run_directory_stage() {
-  std::deque<Synced> batch;
-  for (;;) {
-    {
-      std::unique_lock lock(mutex_);
-      directory_wake_.wait(lock, [this] { return data_stage_done_ || !renamed_.empty(); });
-      if (renamed_.empty()) {
-        return;  // the data stage has finished and everything is completed
-      }
-      batch.swap(renamed_);
-    }
-    // One directory sync makes every rename of the batch durable.
+bool GroupCommitter::should_sync_directory() const {
+  // The last file sync of a wave leads: every rename of the wave shares one directory sync.
+  // Sessions wait for their commit before sending more, so waves end; the size and age bounds
+  // keep a long overlap of many sessions from holding renamed jobs back.
+  return syncing_ == 0 || renamed_.size() >= kMaxBatch ||
+         Clock::now() - oldest_renamed_ >= kMaxWait;
+}
+
+void GroupCommitter::lead_directory_syncs(std::unique_lock<std::mutex>& lock) {
+  std::vector<Renamed> batch;
+  while (!renamed_.empty() && should_sync_directory()) {
+    batch.swap(renamed_);
+    ++stats_.batches;
+    stats_.largest_batch = std::max<std::uint64_t>(stats_.largest_batch, batch.size());
+    lock.unlock();
+    // Every rename in `batch` happened before this call: one sync makes them all durable.
     std::error_code directory_error;
     if (::fsync(queue_dir_fd_) != 0) {
       directory_error = last_error();
@@ -143,6 +119,7 @@ void GroupCommitter::run_directory_stage() {
       job.done(result);
     }
     batch.clear();
+    lock.lock();
   }
 }
 
