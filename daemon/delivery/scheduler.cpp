@@ -308,6 +308,7 @@ asio::awaitable<void> Scheduler::deliver(Entry entry) {
       .add("attempt", entry.attempts)
       .add("next_in_s", static_cast<std::int64_t>(delay.count() / 1000))
       .add("reason", temporary.front().reply.to_log());
+  entry.message->file.reset();  // no descriptor held through the back-off
   defer(std::move(entry), delay);
 }
 

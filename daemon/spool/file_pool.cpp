@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <stdio.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -15,13 +16,17 @@ namespace policy_relay::spool {
 FilePool::FilePool(std::string directory, std::size_t capacity)
     : directory_(std::move(directory)), capacity_(capacity) {}
 
-void FilePool::recover() {
+void FilePool::recover(const std::unordered_set<std::uint64_t>& queued_inodes) {
   names_.clear();
   for (const auto& name : list_directory(directory_)) {
-    if (names_.size() < capacity_) {
+    struct stat info {};
+    const std::string path = directory_ + "/" + name;
+    const bool queued = ::stat(path.c_str(), &info) != 0 ||
+                        queued_inodes.contains(static_cast<std::uint64_t>(info.st_ino));
+    if (!queued && names_.size() < capacity_) {
       names_.push_back(name);
     } else {
-      ::unlink((directory_ + "/" + name).c_str());
+      ::unlink(path.c_str());
     }
   }
   // New names must not collide with adopted ones: they all start with 'r' and a number.
@@ -45,23 +50,16 @@ void FilePool::give(const std::string& path) {
   ::unlink(path.c_str());
 }
 
-int FilePool::take(const std::string& path) {
+int FilePool::take(std::string& path) {
   while (!names_.empty()) {
-    const std::string pooled = directory_ + "/" + names_.back();
+    std::string pooled = directory_ + "/" + names_.back();
     names_.pop_back();
-    if (::renameat2(AT_FDCWD, pooled.c_str(), AT_FDCWD, path.c_str(), RENAME_NOREPLACE) != 0) {
-      if (errno == EEXIST) {
-        ::unlink(pooled.c_str());
-        return -1;  // `path` exists: let the caller's O_EXCL create report it
-      }
-      continue;  // the pooled file vanished: try the next one
+    const int fd = ::open(pooled.c_str(), O_RDWR | O_CLOEXEC);
+    if (fd >= 0) {
+      path = std::move(pooled);
+      return fd;
     }
-    const int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
-    if (fd < 0) {
-      ::unlink(path.c_str());
-      return -1;
-    }
-    return fd;
+    ::unlink(pooled.c_str());  // vanished or unusable: try the next one
   }
   return -1;
 }

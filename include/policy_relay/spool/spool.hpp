@@ -1,5 +1,6 @@
 #pragma once
 
+#include <atomic>
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <chrono>
@@ -13,6 +14,7 @@
 
 #include "policy_relay/envelope.hpp"
 #include "policy_relay/spool/file_pool.hpp"
+#include "policy_relay/util/file_descriptor.hpp"
 
 namespace policy_relay::spool {
 
@@ -25,10 +27,25 @@ struct StoredMessage {
   std::uint64_t body_offset = 0;             // the message starts here ...
   std::uint64_t body_size = 0;               // ... and is this long (Received header included)
   std::vector<std::string> done_recipients;  // already delivered or bounced (ID.state)
+  // The file, still open since the commit, so that the first delivery attempt does not open it
+  // again; null after a restart, for a retry, or when the spool keeps too many open.
+  std::shared_ptr<const util::FileDescriptor> file;
 };
 
-// One message being received. Octets are written through a bounded buffer to DIR/incoming/ID;
-// nothing is visible to recovery or delivery until Spool::commit() succeeds.
+// A descriptor to read a stored message from: the one the spool kept, else `path` opened anew.
+class MessageFile {
+ public:
+  explicit MessageFile(const StoredMessage& message);
+  int get() const { return kept_ ? kept_->get() : opened_.get(); }  // -1 (errno set): failed
+
+ private:
+  std::shared_ptr<const util::FileDescriptor> kept_;
+  util::FileDescriptor opened_;
+};
+
+// One message being received. Octets are written through a bounded buffer to a pooled file
+// (DIR/free/rN) or a new DIR/incoming/ID; nothing is visible to recovery or delivery until
+// Spool::commit() succeeds.
 class MessageWriter {
  public:
   MessageWriter() = default;
@@ -54,7 +71,7 @@ class MessageWriter {
 
   int fd_ = -1;
   std::string id_;
-  std::string incoming_path_;
+  std::string incoming_path_;  // where the file is until the commit; empty once committed
   std::string buffer_;
   std::size_t buffer_limit_ = 64 * 1024;
   std::uint64_t header_size_ = 0;  // the envelope block
@@ -64,10 +81,11 @@ class MessageWriter {
 };
 
 // The durable queue (DESIGN.md "Delivery semantics"). Layout under `directory`:
-//   incoming/ID        being received; removed at recovery
+//   incoming/ID        being received (when no pooled file was free); removed at recovery
 //   queue/ID           committed: envelope header, blank line, message octets
 //   queue/ID.state     recipients already finished, one per line (rewritten atomically)
-//   free/rN            finished files kept for reuse (see FilePool)
+//   free/rN            finished files kept for reuse, and messages being received into them
+//                      (see FilePool); garbage at recovery
 // commit() returns only after the file's data and the queue directory entry are on disk:
 // file fsync, rename into queue/, directory fsync. Concurrent commits are grouped: one thread
 // syncs a whole batch, then renames the batch and syncs the directory once.
@@ -78,6 +96,7 @@ class Spool {
     std::uint64_t min_free_space = 0;
     std::size_t write_buffer = 64 * 1024;  // bound on octets held per writer before write(2)
     std::size_t reusable_files = 1024;     // finished files kept for reuse (FilePool)
+    std::size_t kept_open_files = 256;     // committed files kept open for delivery, at most
   };
 
   // Creates the directories if needed (mode 0700) and starts the commit thread.
@@ -97,8 +116,9 @@ class Spool {
   // recipients and sender must be final.
   std::error_code open(Envelope& envelope, MessageWriter& writer);
 
-  // Makes the message durable (see class comment); on success the writer is closed and the
-  // message is in queue/. Completes on `executor`.
+  // Makes the message durable (see class comment); on success the message is in queue/ and
+  // the writer holds only its descriptor (for committed()); on failure the writer is closed and
+  // the file removed. Completes on `executor`.
   boost::asio::awaitable<std::error_code> commit(MessageWriter& writer,
                                                  boost::asio::any_io_executor executor);
 
@@ -106,8 +126,9 @@ class Spool {
   boost::asio::awaitable<std::error_code> store(Envelope& envelope, std::string_view message,
                                                 boost::asio::any_io_executor executor);
 
-  // The message a successful commit() of `writer` just stored, without reading it back.
-  StoredMessage committed(const Envelope& envelope, const MessageWriter& writer) const;
+  // The message a successful commit() of `writer` just stored, without reading it back; takes
+  // the writer's descriptor (kept open for delivery, within Config::kept_open_files).
+  StoredMessage committed(const Envelope& envelope, MessageWriter& writer);
 
   // Reads a committed message's envelope and state (for delivery after recovery or a retry).
   std::error_code load(const std::string& id, StoredMessage& out) const;
@@ -140,6 +161,10 @@ class Spool {
   mutable std::chrono::steady_clock::time_point free_space_checked_{};
   mutable bool free_space_ok_ = true;
   int queue_dir_fd_ = -1;
+  // Committed files currently kept open (shared with the descriptors' deleters, which may run
+  // after the spool is gone).
+  std::shared_ptr<std::atomic<std::size_t>> kept_open_ =
+      std::make_shared<std::atomic<std::size_t>>(0);
   std::uint64_t id_sequence_ = 0;
   std::unique_ptr<GroupCommitter> committer_;
 };
