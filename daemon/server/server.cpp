@@ -77,8 +77,9 @@ void Server::start() {
 
 asio::awaitable<void> Server::accept_loop(tcp::acceptor& acceptor, bool implicit_tls) {
   asio::steady_timer backoff(io_);
+  tcp::endpoint remote;  // filled by accept(2) itself
   while (!stopping_) {
-    auto [ec, socket] = co_await acceptor.async_accept(as_tuple_awaitable);
+    auto [ec, socket] = co_await acceptor.async_accept(remote, as_tuple_awaitable);
     if (stopping_) {
       break;
     }
@@ -92,16 +93,11 @@ asio::awaitable<void> Server::accept_loop(tcp::acceptor& acceptor, bool implicit
       co_await backoff.async_wait(as_tuple_awaitable);
       continue;
     }
-    launch(std::move(socket), implicit_tls);
+    launch(std::move(socket), remote, implicit_tls);
   }
 }
 
-void Server::launch(tcp::socket socket, bool implicit_tls) {
-  boost::system::error_code ec;
-  const auto remote = socket.remote_endpoint(ec);
-  if (ec) {
-    return;  // the client is already gone
-  }
+void Server::launch(tcp::socket socket, const tcp::endpoint& remote, bool implicit_tls) {
   const std::string address = remote.address().to_string();
   const auto& limits = config_->server;
   if (sessions_.size() >= limits.max_connections) {
@@ -115,7 +111,7 @@ void Server::launch(tcp::socket socket, bool implicit_tls) {
     return;
   }
   ++per_ip;
-  auto session = std::make_shared<Session>(std::move(socket), config_, services_,
+  auto session = std::make_shared<Session>(std::move(socket), remote, config_, services_,
                                            next_session_number_++, implicit_tls);
   sessions_.push_front(session);
   const auto position = sessions_.begin();

@@ -46,12 +46,7 @@ smtp::ServerProtocol::Config protocol_config(const config::Config& config,
   return protocol;
 }
 
-std::string remote_address(const asio::ip::tcp::socket& socket, bool with_port) {
-  boost::system::error_code ec;
-  const auto remote = socket.remote_endpoint(ec);
-  if (ec) {
-    return "";
-  }
+std::string remote_address(const asio::ip::tcp::endpoint& remote, bool with_port) {
   std::string address = remote.address().to_string();
   return with_port ? address + ":" + std::to_string(remote.port()) : address;
 }
@@ -64,15 +59,16 @@ std::int64_t unix_now() {
 
 }  // namespace
 
-Session::Session(asio::ip::tcp::socket socket, config::ConfigPtr config, SessionServices& services,
-                 std::uint64_t number, bool implicit_tls)
+Session::Session(asio::ip::tcp::socket socket, const asio::ip::tcp::endpoint& remote,
+                 config::ConfigPtr config, SessionServices& services, std::uint64_t number,
+                 bool implicit_tls)
     : stream_(std::make_unique<SessionStream>(std::move(socket))),
       timer_(stream_->socket().get_executor()),
       config_(std::move(config)),
       services_(services),
       number_(number),
-      client_address_(remote_address(stream_->socket(), false)),
-      client_endpoint_(remote_address(stream_->socket(), true)),
+      client_address_(remote_address(remote, false)),
+      client_endpoint_(remote_address(remote, true)),
       protocol_(protocol_config(*config_, services, implicit_tls)),
       policy_(services.policy, number, client_address_),
       started_(std::chrono::steady_clock::now()),
@@ -340,9 +336,10 @@ asio::awaitable<void> Session::run() {
   }
   writer_.abort();
   policy_.reset();
+  // close(2) alone sends the FIN (a shutdown() first would only fail with ENOTCONN when the
+  // client hung up first, as most do after QUIT).
   boost::system::error_code ignored;
   co_await close_tls();
-  stream_->socket().shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
   stream_->socket().close(ignored);
   const auto elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(
                            std::chrono::steady_clock::now() - started_)

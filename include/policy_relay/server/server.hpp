@@ -44,7 +44,8 @@ class Server {
               std::string_view rule, std::string_view text);
   boost::asio::awaitable<void> send_and_close(boost::asio::ip::tcp::socket socket,
                                               std::string reply);
-  void launch(boost::asio::ip::tcp::socket socket, bool implicit_tls);
+  void launch(boost::asio::ip::tcp::socket socket, const boost::asio::ip::tcp::endpoint& remote,
+              bool implicit_tls);
 
   boost::asio::io_context& io_;
   config::ConfigPtr config_;

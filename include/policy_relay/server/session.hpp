@@ -45,10 +45,12 @@ class SessionStream;
 // arrives: at most one read buffer and one protocol chunk are held in memory.
 class Session : public std::enable_shared_from_this<Session> {
  public:
+  // `remote`: the client as accept() reported it (no getpeername() per connection).
   // `implicit_tls`: the connection came to server.listen_tls (RFC 8314): the TLS handshake
   // comes before the greeting.
-  Session(boost::asio::ip::tcp::socket socket, config::ConfigPtr config, SessionServices& services,
-          std::uint64_t number, bool implicit_tls = false);
+  Session(boost::asio::ip::tcp::socket socket, const boost::asio::ip::tcp::endpoint& remote,
+          config::ConfigPtr config, SessionServices& services, std::uint64_t number,
+          bool implicit_tls = false);
   ~Session();
 
   boost::asio::awaitable<void> run();
