@@ -25,10 +25,25 @@ std::error_code last_error() {
 
 struct JournalWriter::File {
   int fd = -1;
-  explicit File(int descriptor) : fd(descriptor) {}
+  // The length of the file, kept here (the only writer is this process) so that an append
+  // does not ask the kernel first; a failed append is cut back to it.
+  off_t size = 0;
+  File(int descriptor, off_t length) : fd(descriptor), size(length) {}
   ~File() { ::close(fd); }
   File(const File&) = delete;
   File& operator=(const File&) = delete;
+
+  // Appends whole records. On failure cuts the partial record off so that later appends do
+  // not follow garbage; `consistent` turns false when even that failed.
+  std::error_code append(std::string_view records, bool& consistent) {
+    consistent = true;
+    if (auto error = util::write_all(fd, records)) {
+      consistent = ::ftruncate(fd, size) == 0;
+      return error;
+    }
+    size += static_cast<off_t>(records.size());
+    return {};
+  }
 };
 
 std::error_code replace_file(int directory_fd, const std::string& directory, std::string_view name,
@@ -87,7 +102,13 @@ std::error_code JournalWriter::reopen() {
   if (fd < 0) {
     return last_error();
   }
-  file_ = std::make_shared<File>(fd);
+  const off_t size = ::lseek(fd, 0, SEEK_END);
+  if (size < 0) {
+    auto error = last_error();
+    ::close(fd);
+    return error;
+  }
+  file_ = std::make_shared<File>(fd, size);
   return {};
 }
 
@@ -117,9 +138,9 @@ std::optional<std::error_code> JournalWriter::try_append_now(std::string_view re
     if (writing_ || !pending_.empty() || broken_ || !file_ || stopping_) {
       return std::nullopt;
     }
-    const off_t before = ::lseek(file_->fd, 0, SEEK_END);
-    std::error_code error = write_all(file_->fd, records);
-    if (error && (before < 0 || ::ftruncate(file_->fd, before) != 0)) {
+    bool consistent = true;
+    std::error_code error = file_->append(records, consistent);
+    if (!consistent) {
       broken_ = error;  // a partial record may be in the file: trust nothing after it
     }
     ++stats_.appends;
@@ -189,10 +210,9 @@ std::error_code JournalWriter::write_appends(std::deque<Item>& batch, std::size_
     }
     data = joined;
   }
-  const off_t before = ::lseek(file_->fd, 0, SEEK_END);
-  if (auto error = write_all(file_->fd, data)) {
-    // Cut a partial record off so that later appends do not follow garbage.
-    if (before < 0 || ::ftruncate(file_->fd, before) != 0) {
+  bool consistent = true;
+  if (auto error = file_->append(data, consistent)) {
+    if (!consistent) {
       set_broken(error);
     }
     return error;

@@ -17,7 +17,7 @@ void SenderQueues::push_back(QueuedMessage message) {
   bool created = false;
   const std::string identity = message.identity;
   Sender& sender = sender_for(identity, created);
-  if (!sender.waiting.empty() || sender.state == State::busy) {
+  if (sender.waiting.size() >= kLoadedPerSender) {
     message.message.reset();  // reloaded from the spool when its turn comes
   }
   sender.waiting.push_back(std::move(message));

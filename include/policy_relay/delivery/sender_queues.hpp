@@ -33,7 +33,11 @@ class SenderQueues {
  public:
   using SteadyTime = std::chrono::steady_clock::time_point;
 
-  // A new arrival, at the back of its sender's queue. Only the head keeps its loaded message.
+  // A new arrival, at the back of its sender's queue. The first kLoadedPerSender waiting
+  // messages of a sender keep their loaded envelope (and open file, within the spool's
+  // budget); later ones are reloaded from the spool when their turn comes, so that a long
+  // backlog costs no memory.
+  static constexpr std::size_t kLoadedPerSender = 32;
   void push_back(QueuedMessage message);
   // A due retry, ahead of the sender's newer messages.
   void push_front(QueuedMessage message);
