@@ -103,7 +103,7 @@ inject() {
   shift 4
   "$PY" "$HELPER" inject --scenario "$scenario" --port "$port" --sink-out "$sink_out" \
     --source-out "$dir/source.out" --count "$MESSAGES" --sessions "$SESSIONS" --size "$SIZE" \
-    --timeout "$TIMEOUT" "$@" | tee -a "$RESULTS" | summarize_run
+    --timeout "$TIMEOUT" --sink-pid "$SINK_PID" "$@" | tee -a "$RESULTS" | summarize_run
 }
 
 summarize_run() {

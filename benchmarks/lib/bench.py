@@ -19,6 +19,7 @@ import json
 import os
 import re
 import socket
+import resource
 import statistics
 import subprocess
 import sys
@@ -248,6 +249,8 @@ def inject(args) -> dict:
         cpu_before = st[2] + st[3] if st else 0
     elif args.postfix_master:
         cpu_before = cpu_ticks_tree(args.postfix_master)
+    sink_before = proc_stat(args.sink_pid) if args.sink_pid else None
+    children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     if sampler:
         sampler.start()  # a thread: a slow sample must not blur the 5 ms timing below
     with open(source_out, "wb") as out, open(source_out + ".err", "wb") as err:
@@ -272,6 +275,10 @@ def inject(args) -> dict:
         if proc.poll() is None:
             proc.kill()
             proc.wait(timeout=10)
+    children_after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    source_cpu_s = (children_after.ru_utime + children_after.ru_stime
+                    - children_before.ru_utime - children_before.ru_stime)
+    sink_after = proc_stat(args.sink_pid) if args.sink_pid else None
     if args.settle > 0 and sink_s is not None:
         time.sleep(args.settle)  # let duplicates, if any, show in the count
     result = {
@@ -286,7 +293,11 @@ def inject(args) -> dict:
         "delivered": sink_count(args.sink_out),
         "count": args.count,
         "relay_died": relay_died,
+        # Where the machine's CPU went: the load generator and the sink share the 2 cores.
+        "source_cpu_s": round(source_cpu_s, 3),
     }
+    if sink_before and sink_after:
+        result["sink_cpu_s"] = (sink_after[2] - sink_before[2]) / CLOCK_TICKS
     if args.relay_pid:
         result["relay_vmhwm_kib"] = proc_status_kib(args.relay_pid, "VmHWM")
         st = proc_stat(args.relay_pid)
@@ -418,6 +429,7 @@ def main() -> int:
     p.add_argument("--timeout", type=float, default=300)
     p.add_argument("--settle", type=float, default=0.5)
     p.add_argument("--relay-pid", type=int)
+    p.add_argument("--sink-pid", type=int)
     p.add_argument("--relay-log")
     p.add_argument("--postfix-master", type=int)
     args = parser.parse_args()
