@@ -25,6 +25,11 @@ usage: $0 [options]
   --messages N         messages per run (default $MESSAGES)
   --sessions N         parallel smtp-source sessions (default $SESSIONS)
   --size BYTES         smtp-source -l payload (default $SIZE)
+  --senders one|distinct
+                       one: smtp-source, every message from bench@edomex.gob.mx (default);
+                       distinct: smtp-load (built beside policy-relayd), the same load with a
+                       new sender per message (benchN@edomex.gob.mx), so that no per-sender
+                       limit bites: the policy chain on/off comparison of issue 3
   --connections "4 8"  policy-relayd upstream connections to try (default "$CONNECTIONS")
   --only LIST          comma list of direct,relayd,postfix (default all)
   --relayd PATH        policy-relayd binary (default \$POLICY_RELAYD, build-e/, build*/)
@@ -40,6 +45,7 @@ EOF
 }
 
 RELAYD=""
+SENDERS=one
 NICE=""
 FS_IMAGE=""
 PAUSE=0
@@ -49,6 +55,7 @@ while [ $# -gt 0 ]; do
   --messages) MESSAGES=$2; shift 2 ;;
   --sessions) SESSIONS=$2; shift 2 ;;
   --size) SIZE=$2; shift 2 ;;
+  --senders) SENDERS=$2; shift 2 ;;
   --connections) CONNECTIONS=$2; shift 2 ;;
   --policy) POLICY_MODES=$2; shift 2 ;;
   --only) ONLY=$2; shift 2 ;;
@@ -82,6 +89,18 @@ if wants relayd; then
   [ -z "$RELAYD" ] || [ -x "$RELAYD" ] || die "$RELAYD is not executable"
 fi
 
+LOAD_OPTION=()
+case $SENDERS in
+one) ;;
+distinct)
+  [ -n "$RELAYD" ] || die "--senders distinct needs the relayd build (smtp-load is built beside it)"
+  LOAD_BIN=$(dirname "$RELAYD")/smtp-load
+  [ -x "$LOAD_BIN" ] || die "$LOAD_BIN not built (cmake --build ... --target smtp-load)"
+  LOAD_OPTION=(--load "$LOAD_BIN")
+  ;;
+*) die "--senders: one or distinct" ;;
+esac
+
 if [ -n "$NICE" ]; then
   renice -n "$NICE" -p $$ >/dev/null || die "renice -n $NICE failed"
 fi
@@ -103,7 +122,7 @@ inject() {
   shift 4
   "$PY" "$HELPER" inject --scenario "$scenario" --port "$port" --sink-out "$sink_out" \
     --source-out "$dir/source.out" --count "$MESSAGES" --sessions "$SESSIONS" --size "$SIZE" \
-    --timeout "$TIMEOUT" --sink-pid "$SINK_PID" "$@" | tee -a "$RESULTS" | summarize_run
+    --timeout "$TIMEOUT" --sink-pid "$SINK_PID" "${LOAD_OPTION[@]}" "$@" | tee -a "$RESULTS" | summarize_run
 }
 
 summarize_run() {
@@ -193,7 +212,7 @@ Queues and spools on $(fs_description)$([ "$PAUSE" != 0 ] && echo "; ${PAUSE} s 
 
 Load, the same for every row (the sink port is picked at run time):
 
-    smtp-source -c -s $SESSIONS -m $MESSAGES -l $SIZE -f bench@edomex.gob.mx -t rcpt@example.org 127.0.0.1:PORT
+    $(if [ "$SENDERS" = distinct ]; then echo "smtp-load -s $SESSIONS -m $MESSAGES -l $SIZE -d edomex.gob.mx -t rcpt@example.org 127.0.0.1:PORT  (sender benchN@edomex.gob.mx, N = 0..$((MESSAGES - 1)))"; else echo "smtp-source -c -s $SESSIONS -m $MESSAGES -l $SIZE -f bench@edomex.gob.mx -t rcpt@example.org 127.0.0.1:PORT"; fi)
     smtp-sink $([ "$(id -u)" -eq 0 ] && echo "-u nobody ")-c 127.0.0.1:SINK_PORT 1024
 
 Medians of $RUNS runs. "injection msg/s" = $MESSAGES / smtp-source wall time; "s until sink holds

@@ -87,7 +87,8 @@ def sink_count(path: str) -> int:
 
 
 def source_count(path: str) -> int:
-    """smtp-source -c prints a running count of completed DATA commands, CR-separated."""
+    """smtp-source -c prints a running count of completed DATA commands, CR-separated;
+    smtp-load prints acknowledged=N at the end."""
     try:
         with open(path, "rb") as f:
             f.seek(0, os.SEEK_END)
@@ -96,6 +97,9 @@ def source_count(path: str) -> int:
             tail = f.read()
     except FileNotFoundError:
         return 0
+    loaded = re.search(rb"acknowledged=(\d+)", tail)
+    if loaded:
+        return int(loaded.group(1))
     found = re.findall(rb"(\d+)", tail)
     return int(found[-1]) if found else 0
 
@@ -236,12 +240,21 @@ def inject(args) -> dict:
     """Starts smtp-source, then polls (5 ms) for its exit and for the sink's counter to reach
     the message count; both are timed from the moment smtp-source starts."""
     source_out = args.source_out
-    cmd = [
-        "smtp-source", "-c",
-        "-s", str(args.sessions), "-m", str(args.count), "-l", str(args.size),
-        "-f", args.sender, "-t", args.recipient,
-        f"127.0.0.1:{args.port}",
-    ]
+    if args.load:
+        # A distinct envelope sender per message (bench<N>@domain), else as smtp-source.
+        cmd = [
+            args.load,
+            "-s", str(args.sessions), "-m", str(args.count), "-l", str(args.size),
+            "-d", args.sender.split("@", 1)[1], "-t", args.recipient,
+            f"127.0.0.1:{args.port}",
+        ]
+    else:
+        cmd = [
+            "smtp-source", "-c",
+            "-s", str(args.sessions), "-m", str(args.count), "-l", str(args.size),
+            "-f", args.sender, "-t", args.recipient,
+            f"127.0.0.1:{args.port}",
+        ]
     sampler = PostfixSampler(args.postfix_master) if args.postfix_master else None
     cpu_before = 0
     if args.relay_pid:
@@ -430,6 +443,7 @@ def main() -> int:
     p.add_argument("--settle", type=float, default=0.5)
     p.add_argument("--relay-pid", type=int)
     p.add_argument("--sink-pid", type=int)
+    p.add_argument("--load", help="smtp-load binary: a distinct sender per message")
     p.add_argument("--relay-log")
     p.add_argument("--postfix-master", type=int)
     args = parser.parse_args()
