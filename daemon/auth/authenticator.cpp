@@ -1,6 +1,7 @@
 #include "policy_relay/auth/authenticator.hpp"
 
 #include <openssl/crypto.h>
+#include <openssl/rand.h>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -67,6 +68,20 @@ asio::awaitable<bool> verify_off_loop(std::shared_ptr<const UsersFile> users,
   co_return matches;
 }
 
+// What an unknown user's password is checked against: the default cost with a random salt and a
+// random key that no password derives to. Nothing is derived at start-up (it would slow every
+// start by one scrypt).
+PasswordHash make_dummy_hash() {
+  PasswordHash hash;
+  hash.salt.resize(16);
+  hash.key.resize(32);
+  if (RAND_bytes(reinterpret_cast<unsigned char*>(hash.salt.data()), 16) != 1 ||
+      RAND_bytes(reinterpret_cast<unsigned char*>(hash.key.data()), 32) != 1) {
+    throw std::runtime_error("cannot get random octets");
+  }
+  return hash;
+}
+
 std::string_view key_name(LoginThrottle::Key key) {
   return key == LoginThrottle::Key::address ? "address" : "user";
 }
@@ -77,7 +92,7 @@ Authenticator::Authenticator(const config::AuthConfig& config)
     : config_(config),
       users_(load(config.users_file, loaded_stat_)),
       throttle_(throttle_config(config)),
-      dummy_(*parse_password_hash(hash_password("policy-relay dummy"))) {}
+      dummy_(make_dummy_hash()) {}
 
 Authenticator::~Authenticator() {
   pool_.join();
