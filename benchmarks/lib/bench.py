@@ -309,6 +309,12 @@ def inject(args) -> dict:
         # Where the machine's CPU went: the load generator and the sink share the 2 cores.
         "source_cpu_s": round(source_cpu_s, 3),
     }
+    if args.load:
+        # smtp-load's summary: submission latency, connect to the final 250, per message.
+        with open(source_out, errors="replace") as f:
+            summary = re.search(r"p50_ms=([\d.]+) p99_ms=([\d.]+) max_ms=([\d.]+)", f.read())
+        if summary:
+            result["p50_ms"], result["p99_ms"], result["max_ms"] = map(float, summary.groups())
     if sink_before and sink_after:
         result["sink_cpu_s"] = (sink_after[2] - sink_before[2]) / CLOCK_TICKS
     if args.relay_pid:

@@ -1,19 +1,21 @@
 // smtp-load: smtp-source's load pattern (one message per connection, no pipelining, the same
-// generated message), except that every message has its own envelope sender:
-// bench<N>@DOMAIN. Postfix's smtp-source can vary recipients (-N) but never the sender, and the
-// policy benchmark needs distinct senders so that no per-sender limit bites (issue 3).
+// generated message), plus what smtp-source cannot do:
+//   - a distinct envelope sender per message, bench<N>@DOMAIN (-d DOMAIN), so that no
+//     per-sender limit bites (the policy benchmark of issue 3); or one sender (-f FROM);
+//   - the submission latency of every message: from connect() to the 250 after the final dot.
 //
-//   smtp-load -s SESSIONS -m MESSAGES -l LENGTH -d DOMAIN -t RCPT HOST:PORT
+//   smtp-load -s SESSIONS -m MESSAGES -l LENGTH (-d DOMAIN | -f FROM) -t RCPT HOST:PORT
 //
-// Prints one line: messages acknowledged with 250, failures, seconds. Exit status 1 when any
-// message failed. Loopback benchmark tool: blocking sockets, one thread per session, 30 s
-// socket timeouts.
+// Prints one line: messages acknowledged with 250, failures, seconds, and the p50/p99/max
+// latency in ms of the acknowledged ones. Exit status 1 when any message failed. Loopback benchmark
+// tool: blocking sockets, one thread per session, 30 s socket timeouts.
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -29,6 +31,7 @@ struct Options {
   long messages = 5000;
   std::size_t length = 5120;
   std::string domain = "edomex.gob.mx";
+  std::string sender;  // -f: every message from this sender; else bench<N>@domain
   std::string recipient = "rcpt@example.org";
   std::string host = "127.0.0.1";
   int port = 25;
@@ -71,7 +74,9 @@ bool send_all(int fd, const std::string& data) {
   return true;
 }
 
-bool one_message(const Options& options, const std::string& body, long number) {
+// Sends message `number`; on success stores its latency (connect to the final 250) in `ms`.
+bool one_message(const Options& options, const std::string& body, long number, double& ms) {
+  const auto started = std::chrono::steady_clock::now();
   const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
   if (fd < 0) {
     return false;
@@ -90,11 +95,16 @@ bool one_message(const Options& options, const std::string& body, long number) {
     ok = ok && send_all(fd, line) && read_reply(fd, buffer) == expected;
   };
   step("HELO load.example\r\n", 250);
-  step("MAIL FROM:<bench" + std::to_string(number) + "@" + options.domain + ">\r\n", 250);
+  const std::string sender = options.sender.empty()
+                                 ? "bench" + std::to_string(number) + "@" + options.domain
+                                 : options.sender;
+  step("MAIL FROM:<" + sender + ">\r\n", 250);
   step("RCPT TO:<" + options.recipient + ">\r\n", 250);
   step("DATA\r\n", 354);
   step(body, 250);
   const bool acknowledged_message = ok;
+  ms =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();
   step("QUIT\r\n", 221);
   ::close(fd);
   return acknowledged_message;
@@ -105,7 +115,7 @@ bool one_message(const Options& options, const std::string& body, long number) {
 int main(int argc, char** argv) {
   Options options;
   int option;
-  while ((option = ::getopt(argc, argv, "s:m:l:d:t:")) != -1) {
+  while ((option = ::getopt(argc, argv, "s:m:l:d:f:t:")) != -1) {
     switch (option) {
       case 's':
         options.sessions = std::atoi(optarg);
@@ -123,12 +133,15 @@ int main(int argc, char** argv) {
         options.recipient = optarg;
         break;
       default:
-        std::fprintf(stderr, "usage: smtp-load -s N -m N -l BYTES -d DOMAIN -t RCPT HOST:PORT\n");
+        std::fprintf(
+            stderr,
+            "usage: smtp-load -s N -m N -l BYTES (-d DOMAIN | -f FROM) -t RCPT HOST:PORT\n");
         return 2;
     }
   }
   if (optind != argc - 1) {
-    std::fprintf(stderr, "usage: smtp-load -s N -m N -l BYTES -d DOMAIN -t RCPT HOST:PORT\n");
+    std::fprintf(stderr,
+                 "usage: smtp-load -s N -m N -l BYTES (-d DOMAIN | -f FROM) -t RCPT HOST:PORT\n");
     return 2;
   }
   const std::string target = argv[optind];
@@ -150,19 +163,36 @@ int main(int argc, char** argv) {
 
   const auto started = std::chrono::steady_clock::now();
   std::vector<std::thread> sessions;
+  std::vector<std::vector<double>> latencies(static_cast<std::size_t>(options.sessions));
   for (int i = 0; i < options.sessions; ++i) {
-    sessions.emplace_back([&] {
+    sessions.emplace_back([&, i] {
       for (long n; (n = next_message.fetch_add(1)) < options.messages;) {
-        (one_message(options, body, n) ? acknowledged : failed).fetch_add(1);
+        double ms = 0;
+        if (one_message(options, body, n, ms)) {
+          acknowledged.fetch_add(1);
+          latencies[static_cast<std::size_t>(i)].push_back(ms);
+        } else {
+          failed.fetch_add(1);
+        }
       }
     });
   }
   for (auto& session : sessions) {
     session.join();
   }
+  std::vector<double> all;
+  for (const auto& some : latencies) {
+    all.insert(all.end(), some.begin(), some.end());
+  }
+  std::sort(all.begin(), all.end());
+  const auto percentile = [&](double p) {
+    return all.empty() ? 0.0
+                       : all[std::min(all.size() - 1, static_cast<std::size_t>(p * all.size()))];
+  };
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-  std::printf("acknowledged=%ld failed=%ld seconds=%.3f\n", acknowledged.load(), failed.load(),
-              seconds);
+  std::printf("acknowledged=%ld failed=%ld seconds=%.3f p50_ms=%.2f p99_ms=%.2f max_ms=%.2f\n",
+              acknowledged.load(), failed.load(), seconds, percentile(0.50), percentile(0.99),
+              all.empty() ? 0.0 : all.back());
   return failed.load() == 0 ? 0 : 1;
 }
