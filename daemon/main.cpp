@@ -22,6 +22,7 @@
 #include "policy_relay/policy/engine.hpp"
 #include "policy_relay/policy/local_counter_store.hpp"
 #include "policy_relay/policy/sender_policy.hpp"
+#include "policy_relay/server/advice_notifier.hpp"
 #include "policy_relay/server/server.hpp"
 #include "policy_relay/spool/spool.hpp"
 #include "policy_relay/tls/contexts.hpp"
@@ -189,11 +190,27 @@ int run(const Options& options) {
   delivery::Scheduler scheduler(io.get_executor(), spool, *upstream,
                                 upstream::make_bounce_builder(*config), scheduler_config);
 
-  // The policy chain (POLICY I.1, VI.1, VI.3, VI.4); the scheduler tells it each sender's backlog.
+  // Advisory mails (advice action "notify", POLICY VI.11, VI.12): at most one per sender and
+  // rule in 24 h, remembered under [state] directory.
+  server::NoticeLog notice_log(config->state.directory + "/advice-notices", std::chrono::hours(24));
+  std::unique_ptr<server::AdviceNotifier> notifier;
+  if (config->advice.bcc_action == config::AdviceAction::notify ||
+      config->advice.attachment_action == config::AdviceAction::notify) {
+    notice_log.load(
+        std::chrono::duration_cast<std::chrono::seconds>(clock.now().time_since_epoch()).count());
+    notifier = std::make_unique<server::AdviceNotifier>(
+        io.get_executor(), spool, scheduler, notice_log, clock,
+        server::AdviceNotifier::Config{config->advice.notify_from, config->server.hostname});
+  }
+
+  // The policy chain (POLICY I.1, VI.1, VI.3, VI.4, VI.8, VI.9, VI.11, VI.12, VII.1); the
+  // scheduler tells it each sender's backlog. VII.1 From alignment takes an authenticated user's
+  // aliases from auth.users_file; an unauthenticated (trusted network) sender has none.
   policy_engine = std::make_unique<policy::Engine>(config, *counters, clock, &scheduler);
-  server::Server server(io, config,
-                        server::SessionServices{spool, scheduler, *policy_engine, tls_context.get(),
-                                                authenticator.get(), &trusted_networks});
+  server::Server server(
+      io, config,
+      server::SessionServices{spool, scheduler, *policy_engine, tls_context.get(),
+                              authenticator.get(), &trusted_networks, notifier.get()});
   server.start();
   scheduler.start(std::move(recovered));
 

@@ -25,6 +25,14 @@ struct Texts {
   const char* authentication_failed;
   const char* authentication_locked;
   const char* sender_not_owned;  // {0} user
+  const char* too_many_visible;  // {0} visible, {1} threshold
+  const char* uncompressed;      // {0} bytes
+  const char* public_mass_mail;  // {0} recipients
+  const char* protected_list;
+  const char* from_mismatch;
+  const char* notice_subject;
+  const char* bcc_notice;         // {0} visible, {1} threshold
+  const char* attachment_notice;  // {0} file name, {1} size, {2} threshold
 };
 
 constexpr Texts kEnglish{
@@ -44,6 +52,22 @@ constexpr Texts kEnglish{
     "Authentication credentials invalid",
     "Too many failed logins; try again later",
     "Sender address not allowed: user {0} may not send as this address",
+    "Too many visible recipients ({0} in To and Cc, at most {1}): put them in Bcc (policy VI.11)",
+    "Attachment over {0} bytes not compressed: compress it (zip) and send again (policy VI.12)",
+    "Too many recipients at public mail providers: at most {0} per message without "
+    "authorisation (policy VI.9)",
+    "Sending to this list needs the authorisation of the DGSEI head (policy VI.8)",
+    "The From header must be your own address or one of your aliases (policy VII.1)",
+    "Advice on a message you sent: institutional e-mail policy",
+    "Your message was sent to {0} addresses in To and Cc.\r\n\r\n"
+    "The institutional e-mail policy (VI.11) says: those expected to answer go in To, "
+    "informative copies in Cc, and a message to more than {1} recipients should use Bcc, "
+    "so that the addresses of the recipients are not shown to everyone.\r\n\r\n"
+    "Your message was delivered. This advice is sent at most once a day.",
+    "Your message carried the attachment \"{0}\" of {1} bytes, not compressed.\r\n\r\n"
+    "The institutional e-mail policy (VI.12) says: files larger than 1 MB should be "
+    "compressed (for example as .zip) before sending; this relay advises above {2} bytes."
+    "\r\n\r\nYour message was delivered. This advice is sent at most once a day.",
 };
 
 constexpr Texts kSpanish{
@@ -63,6 +87,23 @@ constexpr Texts kSpanish{
     "Credenciales de autenticacion invalidas",
     "Demasiados intentos fallidos de acceso; intente mas tarde",
     "Direccion de remitente no permitida: el usuario {0} no puede enviar con esta direccion",
+    "Demasiados destinatarios visibles ({0} en Para y CC, maximo {1}): use CCO (politica VI.11)",
+    "Adjunto de mas de {0} bytes sin comprimir: comprimalo (zip) y envie de nuevo "
+    "(politica VI.12)",
+    "Demasiados destinatarios en proveedores publicos: maximo {0} por mensaje sin "
+    "autorizacion (politica VI.9)",
+    "Enviar a esta lista requiere autorizacion del titular de la DGSEI (politica VI.8)",
+    "El encabezado From debe ser su propia direccion o uno de sus alias (politica VII.1)",
+    "Aviso sobre un mensaje que envio: politica de correo institucional",
+    "Su mensaje se envio a {0} direcciones en Para y CC.\r\n\r\n"
+    "La politica de correo institucional (VI.11) indica: a quienes se espera respuesta van en "
+    "Para, las copias informativas en CC, y con mas de {1} destinatarios se debe usar CCO, "
+    "para no mostrar a todos las direcciones de los destinatarios.\r\n\r\n"
+    "Su mensaje fue entregado. Este aviso se envia como maximo una vez al dia.",
+    "Su mensaje llevaba el adjunto \"{0}\" de {1} bytes, sin comprimir.\r\n\r\n"
+    "La politica de correo institucional (VI.12) indica: los archivos de mas de 1 MB deben "
+    "comprimirse (por ejemplo en .zip) antes de enviarse; este relay avisa arriba de {2} bytes."
+    "\r\n\r\nSu mensaje fue entregado. Este aviso se envia como maximo una vez al dia.",
 };
 
 constexpr std::size_t kMaxDomainsText = 120;  // keeps the reply line short (RFC 5321 4.5.3.1.5)
@@ -162,6 +203,49 @@ std::string Catalog::sender_not_owned(std::string_view user) const {
     shown += c > 0x20 && c < 0x7f ? c : '?';
   }
   return fmt::format(fmt::runtime(texts(language_).sender_not_owned), shown);
+}
+
+}  // namespace policy_relay::policy
+
+namespace policy_relay::policy {
+
+std::string Catalog::too_many_visible_recipients(std::size_t visible,
+                                                 std::uint32_t threshold) const {
+  return fmt::format(fmt::runtime(texts(language_).too_many_visible), visible, threshold);
+}
+
+std::string Catalog::uncompressed_attachment(std::uint64_t threshold_bytes) const {
+  return fmt::format(fmt::runtime(texts(language_).uncompressed), threshold_bytes);
+}
+
+std::string Catalog::public_mass_mail(std::uint32_t limit) const {
+  return fmt::format(fmt::runtime(texts(language_).public_mass_mail), limit);
+}
+
+std::string Catalog::protected_list() const {
+  return texts(language_).protected_list;
+}
+
+std::string Catalog::from_mismatch() const {
+  return texts(language_).from_mismatch;
+}
+
+std::string Catalog::notice_subject() const {
+  return texts(language_).notice_subject;
+}
+
+std::string Catalog::bcc_notice(std::size_t visible, std::uint32_t threshold) const {
+  return fmt::format(fmt::runtime(texts(language_).bcc_notice), visible, threshold);
+}
+
+std::string Catalog::attachment_notice(std::string_view filename, std::uint64_t size,
+                                       std::uint64_t threshold_bytes) const {
+  // The name is the sender's own, but only printable ASCII goes into this plain-text body.
+  std::string name;
+  for (char c : filename.substr(0, 100)) {
+    name += (c >= 0x20 && c < 0x7f && c != '"') ? c : '_';
+  }
+  return fmt::format(fmt::runtime(texts(language_).attachment_notice), name, size, threshold_bytes);
 }
 
 }  // namespace policy_relay::policy

@@ -6,6 +6,8 @@
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include <algorithm>
+
 #include "policy_relay/policy/identity.hpp"
 #include "rules/rules.hpp"
 
@@ -15,35 +17,52 @@ namespace policy_relay::policy {
 namespace {
 
 // The chain, in the order a client meets the refusals: who the sender is, how big the message
-// is, how many recipients, then the counters (which reserve units, so they go last: a refusal
-// by a later rule would only have to give their units back).
+// is, how many recipients and to whom, then the counters (which reserve units, so they go last: a
+// refusal by a later rule would only have to give their units back).
 std::vector<std::unique_ptr<Rule>> make_chain() {
   std::vector<std::unique_ptr<Rule>> chain;
   chain.push_back(rules::make_sender_address());
   chain.push_back(rules::make_message_size());
   chain.push_back(rules::make_recipients_per_message());
+  chain.push_back(rules::make_protected_lists());
+  chain.push_back(rules::make_public_mass_mail());
   chain.push_back(rules::make_messages_per_minute());
   chain.push_back(rules::make_recipients_per_day());
+  // After the end of DATA, on the analysed message: refusals first, then the advice.
+  chain.push_back(rules::make_from_alignment());
+  chain.push_back(rules::make_bcc_advice());
+  chain.push_back(rules::make_attachment_advice());
   return chain;
 }
 
 }  // namespace
 
 Engine::Engine(config::ConfigPtr config, CounterStore& store, const Clock& clock,
-               const SenderBacklog* backlog)
+               const SenderBacklog* backlog, const AliasDirectory* aliases)
     : config_(std::move(config)),
       store_(store),
       clock_(clock),
       backlog_(backlog),
+      aliases_(aliases),
       senders_(*config_),
       catalog_(language_from_name(config_->messages.language)),
-      chain_(make_chain()) {}
+      chain_(make_chain()) {
+  needs_analysis_ = config_->limits.enabled &&
+                    std::any_of(chain_.begin(), chain_.end(), [this](const auto& rule) {
+                      return (rule->stages() & stage_message) != 0 && rule->enabled(*config_);
+                    });
+  const auto adds_header = [](config::AdviceAction action) {
+    return action == config::AdviceAction::header || action == config::AdviceAction::notify;
+  };
+  may_add_headers_ = needs_analysis_ && (adds_header(config_->advice.bcc_action) ||
+                                         adds_header(config_->advice.attachment_action));
+}
 
 Engine::~Engine() = default;
 
 RuleContext Engine::context(TransactionState& state, const Transaction& transaction) {
   return RuleContext{*config_, transaction, state,    *state.policy, senders_.defaults(),
-                     store_,   catalog_,    backlog_, clock_.now()};
+                     store_,   catalog_,    backlog_, aliases_,      clock_.now()};
 }
 
 asio::awaitable<Verdict> Engine::on_mail(TransactionState& state, const Transaction& transaction) {
@@ -86,6 +105,7 @@ asio::awaitable<Verdict> Engine::on_rcpt(TransactionState& state, const Transact
   }
   const std::size_t reserved = state.recipients.size();
   const std::size_t warnings = state.quota_warnings.size();
+  const std::uint32_t public_recipients = state.public_recipients;
   RuleContext context = this->context(state, transaction);
   for (const auto& rule : chain_) {
     if ((rule->stages() & stage_rcpt) == 0) {
@@ -95,6 +115,7 @@ asio::awaitable<Verdict> Engine::on_rcpt(TransactionState& state, const Transact
     if (!verdict.accepted()) {
       state.release_recipients_from(reserved);
       state.quota_warnings.resize(warnings);
+      state.public_recipients = public_recipients;
       co_return verdict;
     }
   }
@@ -112,6 +133,26 @@ asio::awaitable<Verdict> Engine::on_data_end(TransactionState& state,
       continue;
     }
     Verdict verdict = co_await rule->on_data_end(context);
+    if (!verdict.accepted()) {
+      state.reset();
+      co_return verdict;
+    }
+  }
+  co_return Verdict::accept();
+}
+
+asio::awaitable<Verdict> Engine::on_message(TransactionState& state, const Transaction& transaction,
+                                            const mime::MessageAnalysis& analysis) {
+  state.advice.clear();
+  if (!state.active()) {
+    co_return Verdict::accept();
+  }
+  RuleContext context = this->context(state, transaction);
+  for (const auto& rule : chain_) {
+    if ((rule->stages() & stage_message) == 0) {
+      continue;
+    }
+    Verdict verdict = co_await rule->on_message(context, analysis);
     if (!verdict.accepted()) {
       state.reset();
       co_return verdict;

@@ -18,6 +18,10 @@ boost::asio::awaitable<Verdict> Rule::on_data_end(RuleContext&) {
   co_return Verdict::accept();
 }
 
+boost::asio::awaitable<Verdict> Rule::on_message(RuleContext&, const mime::MessageAnalysis&) {
+  co_return Verdict::accept();
+}
+
 Verdict Rule::refuse(Decision decision, int code, std::string_view enhanced,
                      std::string text) const {
   Verdict verdict;
@@ -37,6 +41,29 @@ void note_exception(RuleContext& context, std::string_view rule) {
   if (std::find(noted.begin(), noted.end(), rule) == noted.end()) {
     noted.push_back(rule);
   }
+}
+
+std::string ascii_lower(std::string_view text) {
+  std::string lower(text);
+  std::transform(lower.begin(), lower.end(), lower.begin(), [](char c) {
+    return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
+  });
+  return lower;
+}
+
+bool in_domains(std::string_view address, const std::vector<std::string>& domains) {
+  const std::size_t at = address.rfind('@');
+  if (at == std::string_view::npos || domains.empty()) {
+    return false;
+  }
+  std::string domain = ascii_lower(address.substr(at + 1));
+  while (domain.ends_with('.')) {
+    domain.pop_back();  // a trailing root dot names the same domain
+  }
+  return std::any_of(domains.begin(), domains.end(), [&domain](const std::string& listed) {
+    return domain == listed || (domain.size() > listed.size() && domain.ends_with(listed) &&
+                                domain[domain.size() - listed.size() - 1] == '.');
+  });
 }
 
 }  // namespace rules

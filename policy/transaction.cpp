@@ -13,6 +13,8 @@ void TransactionState::reset() {
   recipients.clear();
   exception_rules.clear();
   quota_warnings.clear();
+  public_recipients = 0;
+  advice.clear();
   policy = nullptr;
 }
 

@@ -21,7 +21,7 @@ namespace {
 constexpr std::size_t kMaxFileSize = 1024 * 1024;
 
 // Sections of the contract that later versions implement.
-constexpr std::array<std::string_view, 4> kLaterSections{"advice", "mass_mail", "abuse", "admin"};
+constexpr std::array<std::string_view, 2> kLaterSections{"abuse", "admin"};
 
 void read_sections(detail::Reader& reader, const toml::table& root, Config& config) {
   for (auto&& [name, node] : root) {
@@ -36,6 +36,10 @@ void read_sections(detail::Reader& reader, const toml::table& root, Config& conf
       detail::read_limits(reader, reader.table(node, section), config.limits);
     } else if (section == "senders") {
       detail::read_senders(reader, reader.table(node, section), config.senders);
+    } else if (section == "advice") {
+      detail::read_advice(reader, reader.table(node, section), config.advice);
+    } else if (section == "mass_mail") {
+      detail::read_mass_mail(reader, reader.table(node, section), config.mass_mail);
     } else if (section == "exceptions") {
       detail::read_exceptions(reader, node, config.exceptions);
     } else if (section == "state") {

@@ -55,24 +55,12 @@ bool read_limit_key(Reader& reader, std::string_view name, const toml::node& nod
   return true;
 }
 
-// An exception's sender: one address as it may follow "MAIL FROM:" (without the brackets).
-std::string sender_address(Reader& reader, const toml::node& node, const std::string& key) {
-  const std::string value = reader.non_empty_string(node, key);
-  const smtp::PathParse parsed =
-      smtp::parse_path_argument("<" + value + ">", /*allow_null=*/false, /*allow_utf8=*/true);
-  if (parsed.error != smtp::PathError::none || !parsed.value.parameters.empty() ||
-      parsed.value.path.address != value || value.find('@') == std::string::npos) {
-    reader.fail(node, key, "'" + value + "' is not an e-mail address (local@domain)");
-  }
-  return ascii_lower(value);
-}
-
 SenderException read_exception(Reader& reader, const toml::table& table, const std::string& where) {
   SenderException exception;
   for (auto&& [name, node] : table) {
     const std::string key = qualified(where, name);
     if (name == "sender") {
-      exception.sender = sender_address(reader, node, key);
+      exception.sender = email_address(reader, node, key);
     } else if (name == "reference") {
       exception.reference = reader.non_empty_string(node, key);
     } else if (name == "allow_protected_lists") {
@@ -96,6 +84,17 @@ SenderException read_exception(Reader& reader, const toml::table& table, const s
 
 }  // namespace
 
+std::string email_address(Reader& reader, const toml::node& node, std::string_view key) {
+  const std::string value = reader.non_empty_string(node, key);
+  const smtp::PathParse parsed =
+      smtp::parse_path_argument("<" + value + ">", /*allow_null=*/false, /*allow_utf8=*/true);
+  if (parsed.error != smtp::PathError::none || !parsed.value.parameters.empty() ||
+      parsed.value.path.address != value || value.find('@') == std::string::npos) {
+    reader.fail(node, key, "'" + value + "' is not an e-mail address (local@domain)");
+  }
+  return ascii_lower(value);
+}
+
 void read_limits(Reader& reader, const toml::table& table, LimitsConfig& limits) {
   LimitOverrides values;
   for (auto&& [name, node] : table) {
@@ -116,7 +115,7 @@ void read_limits(Reader& reader, const toml::table& table, LimitsConfig& limits)
 }
 
 void read_senders(Reader& reader, const toml::table& table, SendersConfig& senders) {
-  static constexpr std::array<std::string_view, 2> kLater{"directory", "from_mismatch_action"};
+  static constexpr std::array<std::string_view, 1> kLater{"directory"};
   for (auto&& [name, node] : table) {
     const std::string key = qualified("senders", name);
     if (name == "domains") {
@@ -134,6 +133,9 @@ void read_senders(Reader& reader, const toml::table& table, SendersConfig& sende
       }
     } else if (name == "max_local_part_length") {
       senders.max_local_part_length = reader.count(node, key, 64);  // RFC 5321 4.5.3.1.1
+    } else if (name == "from_mismatch_action") {
+      senders.from_mismatch_action =
+          static_cast<FromMismatchAction>(reader.choice(node, key, {"off", "log", "reject"}));
     } else if (std::find(kLater.begin(), kLater.end(), name.str()) != kLater.end()) {
       reader.reserved(node, key);
     } else {

@@ -29,5 +29,11 @@ void read_senders(Reader& reader, const toml::table& table, SendersConfig& out);
 // `node` is the [[exceptions]] array of tables.
 void read_exceptions(Reader& reader, const toml::node& node, std::vector<SenderException>& out);
 void read_state(Reader& reader, const toml::table& table, StateConfig& out);
+// One address as it may follow "MAIL FROM:" (without the brackets), lower-cased (ASCII).
+std::string email_address(Reader& reader, const toml::node& node, std::string_view key);
+
+// message_policy_sections.cpp
+void read_advice(Reader& reader, const toml::table& table, AdviceConfig& out);
+void read_mass_mail(Reader& reader, const toml::table& table, MassMailConfig& out);
 
 }  // namespace policy_relay::config::detail

@@ -68,6 +68,51 @@ asio::awaitable<std::optional<smtp::Reply>> PolicyGate::on_data_end(std::uint64_
   co_return std::nullopt;
 }
 
+asio::awaitable<std::optional<smtp::Reply>> PolicyGate::on_message(
+    const mime::MessageAnalysis& analysis) {
+  if (analysis.malformed != 0) {
+    // What could be analysed still goes to the rules; the operator learns the structure was off.
+    log::Event("mime_malformed", log::Level::warn)
+        .add("session", session_)
+        .add("from", transaction_.sender)
+        .add("malformed", analysis.malformation_names())
+        .add("parts", analysis.part_count)
+        .add("size", analysis.size);
+  }
+  const policy::Verdict verdict = co_await engine_.on_message(state_, transaction_, analysis);
+  if (!verdict.accepted()) {
+    co_return refusal(verdict);
+  }
+  co_return std::nullopt;
+}
+
+std::vector<std::string> PolicyGate::advice_headers() const {
+  std::vector<std::string> headers;
+  for (const policy::Advice& advice : state_.advice) {
+    if (!advice.header.empty() && (advice.action == config::AdviceAction::header ||
+                                   advice.action == config::AdviceAction::notify)) {
+      headers.push_back("X-Policy-Relay-Advice: " + advice.header);
+    }
+  }
+  return headers;
+}
+
+void PolicyGate::log_advice(std::string_view id) {
+  static constexpr std::string_view kActions[] = {"off", "log", "header", "notify", "reject"};
+  for (const policy::Advice& advice : state_.advice) {
+    log::Event event("advice", log::Level::info);
+    event.add("session", session_)
+        .add("id", id)
+        .add("from", transaction_.sender)
+        .add("rule", advice.rule)
+        .add("clause", advice.clause)
+        .add("action", kActions[static_cast<std::size_t>(advice.action)]);
+    for (const auto& [key, value] : advice.fields) {
+      event.add(key, value);
+    }
+  }
+}
+
 smtp::Reply PolicyGate::message_too_big() {
   return refusal(engine_.message_too_big(state_));
 }

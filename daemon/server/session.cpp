@@ -12,6 +12,8 @@
 #include "policy_relay/auth/network_list.hpp"
 #include "policy_relay/delivery/scheduler.hpp"
 #include "policy_relay/log/log.hpp"
+#include "policy_relay/mime/message_scanner.hpp"
+#include "policy_relay/server/advice_notifier.hpp"
 #include "policy_relay/server/received_header.hpp"
 #include "policy_relay/version.hpp"
 #include "session_stream.hpp"
@@ -26,6 +28,7 @@ namespace {
 constexpr auto as_tuple_awaitable = asio::as_tuple(asio::use_awaitable);
 constexpr std::size_t read_buffer_size = 64 * 1024;
 constexpr std::size_t max_pending_output = 16 * 1024;  // flush before processing more input
+constexpr std::size_t kAdviceRecordSpace = 512;        // two advice headers fit in 300
 
 // The protocol's bounds admit the largest limit any sender has (exceptions included); the
 // policy then holds each sender to its own. With the policy chain on, the recipient bound is
@@ -189,7 +192,9 @@ smtp::Reply Session::handle_data_start() {
   envelope_.client_address = client_address_;
   envelope_.helo = protocol_.helo();
   envelope_.received_at = unix_now();
-  if (auto ec = services_.spool.open(envelope_, writer_)) {
+  // Room for X-Policy-Relay-Advice records, rewritten in place at the end of DATA.
+  const std::size_t reserve = services_.policy.may_add_headers() ? kAdviceRecordSpace : 0;
+  if (auto ec = services_.spool.open(envelope_, writer_, reserve)) {
     smtp::Reply reply{451, "4.3.0", "Local error in processing: cannot store the message"};
     log::Event("internal_error", log::Level::error)
         .add("where", "spool.open")
@@ -222,6 +227,14 @@ asio::awaitable<void> Session::handle_data_end(const smtp::ServerProtocol::Actio
     policy_.reset();
     co_return;
   }
+  if (policy_.needs_analysis()) {
+    if (auto refusal = co_await analyse_message()) {
+      writer_.abort();
+      protocol_.resolve(*refusal, refusal->permanent());
+      policy_.reset();
+      co_return;
+    }
+  }
   const std::uint64_t size = writer_.body_size();
   if (!co_await commit_message()) {
     policy_.reset();
@@ -239,10 +252,56 @@ asio::awaitable<void> Session::handle_data_end(const smtp::ServerProtocol::Actio
     policy_.describe_accept(accept);
   }
   policy_.log_quota_warnings();
+  after_accept();
   policy_.reset();
   protocol_.resolve({250, "2.0.0", "Ok: queued as " + envelope_.id});
 
   services_.scheduler.enqueue(services_.spool.committed(envelope_, writer_));
+}
+
+// Issue 5: the message rules read the message as the spool holds it, before the final reply.
+// The scan streams the spool file once (MessageWriter::read_back) and holds no body. Advice
+// headers go into the record the spool reserved, so the delivered copy carries them.
+asio::awaitable<std::optional<smtp::Reply>> Session::analyse_message() {
+  mime::MessageScanner scanner;
+  if (auto ec = writer_.read_back([&scanner](std::string_view octets) { scanner.feed(octets); })) {
+    // The commit would fail the same way; let it give the client its 451.
+    log::Event("internal_error", log::Level::error)
+        .add("where", "analysis.read")
+        .add("error", ec.message());
+    co_return std::nullopt;
+  }
+  const mime::MessageAnalysis analysis = scanner.finish();
+  auto refusal = co_await policy_.on_message(analysis);
+  if (refusal) {
+    co_return refusal;
+  }
+  std::vector<std::string> headers = policy_.advice_headers();
+  if (!headers.empty()) {
+    if (auto ec = writer_.set_added_headers(headers)) {
+      log::Event("internal_error", log::Level::error)
+          .add("where", "advice.header")
+          .add("error", ec.message());
+    } else {
+      envelope_.added_headers = std::move(headers);
+    }
+  }
+  co_return std::nullopt;
+}
+
+// The accepted message's advice: logged, and the notices sent (POLICY VI.11, VI.12).
+void Session::after_accept() {
+  policy_.log_advice(envelope_.id);
+  if (services_.notifier == nullptr) {
+    return;
+  }
+  const policy::Catalog& catalog = services_.policy.catalog();
+  for (const policy::Advice& advice : policy_.advice()) {
+    if (advice.action == config::AdviceAction::notify && !advice.notice.empty()) {
+      services_.notifier->notify(advice.rule, policy_.identity(), envelope_.sender, envelope_.id,
+                                 catalog.notice_subject(), advice.notice);
+    }
+  }
 }
 
 // DESIGN.md "Delivery semantics": the 250 waits until the message is in the spool and the

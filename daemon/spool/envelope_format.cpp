@@ -1,5 +1,6 @@
 #include "policy_relay/spool/envelope_format.hpp"
 
+#include <algorithm>
 #include <charconv>
 
 namespace policy_relay::spool {
@@ -24,7 +25,24 @@ std::error_code invalid() {
 
 }  // namespace
 
-std::error_code serialize_envelope(const Envelope& envelope, std::string& out) {
+std::error_code fill_reserved_record(const std::vector<std::string>& headers, std::size_t size,
+                                     std::string& out) {
+  std::string records;
+  for (const auto& header : headers) {
+    if (!append_field(records, "header", header)) {
+      return invalid();
+    }
+  }
+  if (records.size() + min_reserved_record > size) {
+    return std::make_error_code(std::errc::message_size);
+  }
+  records.append("pad ").append(size - records.size() - min_reserved_record, ' ').append("\n");
+  out = std::move(records);
+  return {};
+}
+
+std::error_code serialize_envelope(const Envelope& envelope, std::string& out,
+                                   std::size_t reserve) {
   std::string block;
   block.append(spool_magic).append("\n");
   bool ok =
@@ -38,8 +56,18 @@ std::error_code serialize_envelope(const Envelope& envelope, std::string& out) {
        append_field(block, "helo", envelope.helo) &&
        append_field(block, "auth", envelope.auth_user) &&
        append_field(block, "received", std::to_string(envelope.received_at));
+  for (const auto& header : envelope.added_headers) {
+    ok = ok && append_field(block, "header", header);
+  }
   if (!ok || envelope.recipients.empty()) {
     return invalid();
+  }
+  if (reserve > 0) {
+    std::string pad;
+    if (auto ec = fill_reserved_record({}, std::max(reserve, min_reserved_record), pad)) {
+      return ec;
+    }
+    block.append(pad);
   }
   block.append("\n");
   out.append(block);
@@ -90,6 +118,8 @@ std::error_code parse_envelope(std::string_view block, Envelope& out) {
       envelope.helo = value;
     } else if (key == "auth") {
       envelope.auth_user = value;
+    } else if (key == "header") {
+      envelope.added_headers.emplace_back(value);
     } else if (key == "received") {
       const auto result =
           std::from_chars(value.data(), value.data() + value.size(), envelope.received_at);
@@ -97,7 +127,7 @@ std::error_code parse_envelope(std::string_view block, Envelope& out) {
         return invalid();
       }
     }
-    // Unknown keys are skipped: a newer version may add fields.
+    // Unknown keys are skipped: a newer version may add fields ("pad": a reserved record).
   }
   if (!seen_end || envelope.id.empty() || envelope.recipients.empty()) {
     return invalid();

@@ -23,6 +23,7 @@
 #include "policy_relay/spool/envelope_format.hpp"
 #include "policy_relay/spool/group_committer.hpp"
 #include "policy_relay/spool/spool_files.hpp"
+#include "policy_relay/util/file_descriptor.hpp"
 #include "policy_relay/util/posix_io.hpp"
 
 namespace asio = boost::asio;
@@ -65,6 +66,8 @@ MessageWriter& MessageWriter::operator=(MessageWriter&& other) noexcept {
     buffer_ = std::move(other.buffer_);
     buffer_limit_ = other.buffer_limit_;
     header_size_ = other.header_size_;
+    reserved_at_ = other.reserved_at_;
+    reserved_size_ = other.reserved_size_;
     file_size_ = other.file_size_;
     body_size_ = other.body_size_;
     error_ = other.error_;
@@ -103,6 +106,73 @@ std::error_code MessageWriter::flush() {
     buffer_.clear();
   }
   return error_;
+}
+
+std::error_code MessageWriter::read_back(const std::function<void(std::string_view)>& sink) {
+  if (fd_ < 0 || error_) {
+    return error_ ? error_ : std::make_error_code(std::errc::bad_file_descriptor);
+  }
+  if (buffer_.size() == file_size_) {
+    sink(std::string_view(buffer_).substr(header_size_));  // nothing is in the file yet
+    return {};
+  }
+  if (auto ec = flush()) {
+    return ec;
+  }
+  const util::FileDescriptor in(::open(incoming_path_.c_str(), O_RDONLY | O_CLOEXEC));
+  if (in.get() < 0) {
+    return last_error();
+  }
+  std::string chunk(64 * 1024, '\0');
+  std::uint64_t offset = header_size_;
+  while (offset < file_size_) {
+    const auto want =
+        static_cast<std::size_t>(std::min<std::uint64_t>(chunk.size(), file_size_ - offset));
+    const ssize_t n = ::pread(in.get(), chunk.data(), want, static_cast<off_t>(offset));
+    if (n < 0 && errno == EINTR) {
+      continue;
+    }
+    if (n <= 0) {
+      return n < 0 ? last_error() : std::make_error_code(std::errc::io_error);
+    }
+    sink(std::string_view(chunk.data(), static_cast<std::size_t>(n)));
+    offset += static_cast<std::uint64_t>(n);
+  }
+  return {};
+}
+
+std::error_code MessageWriter::set_added_headers(const std::vector<std::string>& headers) {
+  if (fd_ < 0 || error_) {
+    return error_ ? error_ : std::make_error_code(std::errc::bad_file_descriptor);
+  }
+  if (reserved_size_ == 0) {
+    return std::make_error_code(std::errc::invalid_argument);
+  }
+  std::string records;
+  if (auto ec = fill_reserved_record(headers, reserved_size_, records)) {
+    return ec;
+  }
+  const std::uint64_t buffered_from = file_size_ - buffer_.size();
+  if (reserved_at_ >= buffered_from) {
+    buffer_.replace(static_cast<std::size_t>(reserved_at_ - buffered_from), records.size(),
+                    records);
+    return {};
+  }
+  // Already written out: overwrite the record in place (same size, same offset).
+  std::size_t done = 0;
+  while (done < records.size()) {
+    const ssize_t n = ::pwrite(fd_, records.data() + done, records.size() - done,
+                               static_cast<off_t>(reserved_at_ + done));
+    if (n < 0 && errno == EINTR) {
+      continue;
+    }
+    if (n <= 0) {
+      error_ = n < 0 ? last_error() : std::make_error_code(std::errc::io_error);
+      return error_;
+    }
+    done += static_cast<std::size_t>(n);
+  }
+  return {};
 }
 
 void MessageWriter::abort() {
@@ -185,12 +255,12 @@ bool Spool::has_free_space() const {
   return free_space_ok_;
 }
 
-std::error_code Spool::open(Envelope& envelope, MessageWriter& writer) {
+std::error_code Spool::open(Envelope& envelope, MessageWriter& writer, std::size_t reserve) {
   writer.abort();
   for (int attempt = 0; attempt < 16; ++attempt) {
     envelope.id = new_id();
     std::string header;
-    if (auto ec = serialize_envelope(envelope, header)) {
+    if (auto ec = serialize_envelope(envelope, header, reserve)) {
       return ec;
     }
     std::string path;
@@ -211,6 +281,9 @@ std::error_code Spool::open(Envelope& envelope, MessageWriter& writer) {
     writer.buffer_limit_ = config_.write_buffer;
     writer.header_size_ = header.size();
     writer.file_size_ = header.size();
+    // The reserved record is the last of the block, before its blank line.
+    writer.reserved_size_ = reserve > 0 ? std::max(reserve, min_reserved_record) : 0;
+    writer.reserved_at_ = header.size() - 1 - writer.reserved_size_;
     writer.buffer_ = std::move(header);
     writer.body_size_ = 0;
     writer.error_ = {};

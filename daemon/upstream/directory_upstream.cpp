@@ -38,6 +38,9 @@ std::string copy_message(const spool::StoredMessage& message, int out,
   if (in.get() < 0) {
     return "Cannot open the spool file: " + errno_text(errno);
   }
+  if (auto ec = util::write_all(out, message.envelope.added_header_block())) {
+    return "Cannot write " + out_name + ": " + ec.message();
+  }
   std::string chunk(kCopyChunk, '\0');
   std::uint64_t done = 0;
   while (done < message.body_size) {

@@ -203,11 +203,13 @@ asio::awaitable<void> SmtpConnection::read(config::Duration timeout) {
   }
 }
 
-asio::awaitable<void> SmtpConnection::send_body(int fd, std::uint64_t offset, std::uint64_t size) {
+asio::awaitable<void> SmtpConnection::send_body(int fd, std::uint64_t offset, std::uint64_t size,
+                                                std::string_view prefix) {
   smtp::DotStuffer stuffer;
   std::string chunk(kBodyChunk, '\0');
   std::string out;
   out.reserve(2 * kBodyChunk + 8);
+  stuffer.encode(prefix, out);
   std::uint64_t done = 0;
   for (;;) {
     const std::size_t want =

@@ -39,7 +39,9 @@ class SmtpConnection {
   // After send_body: streams `size` octets of `fd` from `offset` through the dot-stuffer in
   // writes of about 64 KiB, the last one ending with ".\r\n", then tells the protocol. Never
   // holds more than two chunks in memory.
-  boost::asio::awaitable<void> send_body(int fd, std::uint64_t offset, std::uint64_t size);
+  // `prefix` (header fields the relay adds, CRLF-terminated) goes first.
+  boost::asio::awaitable<void> send_body(int fd, std::uint64_t offset, std::uint64_t size,
+                                         std::string_view prefix = {});
 
   // QUIT (a short deadline: nothing depends on the answer), then close().
   boost::asio::awaitable<void> quit();

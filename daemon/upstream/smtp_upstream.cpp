@@ -279,10 +279,11 @@ asio::awaitable<DeliveryResult> SmtpUpstream::deliver(const spool::StoredMessage
   }
 
   const Envelope& envelope = message.envelope;
+  const std::string added_headers = envelope.added_header_block();
   smtp::ClientProtocol::Message transaction{
       .sender = envelope.sender,
       .recipients = recipients,
-      .size = message.body_size,
+      .size = message.body_size + added_headers.size(),
       .eightbitmime = envelope.body_type == "8BITMIME",
       .smtputf8 = envelope.smtputf8,
       .requires_smtputf8 =
@@ -314,7 +315,8 @@ asio::awaitable<DeliveryResult> SmtpUpstream::deliver(const spool::StoredMessage
       if (kind != SmtpConnection::Kind::send_body) {
         break;
       }
-      co_await connection->send_body(file.get(), message.body_offset, message.body_size);
+      co_await connection->send_body(file.get(), message.body_offset, message.body_size,
+                                     added_headers);
     }
     if (protocol.closed() && connection->reused && attempt == 0 &&
         protocol.message_replies() == 0) {

@@ -19,6 +19,18 @@ struct Envelope {
   std::string helo;              // its EHLO/HELO argument
   std::string auth_user;         // "" when the client did not authenticate
   std::int64_t received_at = 0;  // unix seconds when the transaction was accepted
+  // Header fields the relay adds on delivery, above the message ("Name: value", no line end):
+  // X-Policy-Relay-Advice (POLICY VI.11, VI.12). Set with MessageWriter::set_added_headers.
+  std::vector<std::string> added_headers;
+
+  // added_headers as they go on the wire, above the stored message: "Name: value" CRLF each.
+  std::string added_header_block() const {
+    std::string block;
+    for (const auto& header : added_headers) {
+      block.append(header).append("\r\n");
+    }
+    return block;
+  }
 };
 
 }  // namespace policy_relay

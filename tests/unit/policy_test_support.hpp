@@ -204,11 +204,12 @@ struct PolicyFixture {
   MemoryCounterStore store;
   FixedBacklog backlog;
   config::Config config;
+  const policy::AliasDirectory* aliases = nullptr;
   std::unique_ptr<policy::Engine> engine;
 
   policy::Engine& build() {
     engine = std::make_unique<policy::Engine>(std::make_shared<const config::Config>(config), store,
-                                              clock, &backlog);
+                                              clock, &backlog, aliases);
     return *engine;
   }
 
@@ -229,6 +230,10 @@ struct PolicyFixture {
     return run(io, engine->on_data_end(state, transaction));
   }
   std::error_code commit(policy::TransactionState& state) { return run(io, engine->commit(state)); }
+  policy::Verdict message(policy::TransactionState& state, const policy::Transaction& transaction,
+                          const policy_relay::mime::MessageAnalysis& analysis) {
+    return run(io, engine->on_message(state, transaction, analysis));
+  }
 
   // MAIL, `count` RCPTs, end of DATA and commit; the number of recipients accepted, or -1
   // when the MAIL was refused.

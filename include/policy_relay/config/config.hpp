@@ -110,14 +110,45 @@ struct SenderException {
   std::string sender;  // lower-cased (ASCII); matched against the sender identity
   std::string reference;
   LimitOverrides limits;
-  bool allow_protected_lists = false;   // POLICY VI.8 (enforced from the mass-mail rules on)
-  bool allow_public_mass_mail = false;  // POLICY VI.9 (likewise)
+  bool allow_protected_lists = false;   // POLICY VI.8
+  bool allow_public_mass_mail = false;  // POLICY VI.9
 };
+
+// What the header From rule does when From is not the sender identity (POLICY VII.1).
+enum class FromMismatchAction { off, log, reject };
 
 // POLICY I.1: who may appear as envelope sender.
 struct SendersConfig {
   std::vector<std::string> domains{"edomex.gob.mx"};  // lower-cased
   std::uint32_t max_local_part_length = 20;           // characters (UTF-8 code points)
+  FromMismatchAction from_mismatch_action = FromMismatchAction::log;  // POLICY VII.1
+};
+
+// What an advice rule does with a message it advises on (POLICY VI.11, VI.12). Each action
+// includes the ones before it: header also logs, notify also adds the header.
+enum class AdviceAction {
+  off,
+  log,     // an `advice` event
+  header,  // X-Policy-Relay-Advice on the delivered copy
+  notify,  // one advisory mail to the sender per rule and rolling 24 h
+  reject,  // 550 5.7.1 at the end of DATA; nothing is delivered
+};
+
+struct AdviceConfig {
+  std::uint32_t bcc_threshold = 5;  // POLICY VI.11: more than this many To + Cc addresses
+  AdviceAction bcc_action = AdviceAction::header;
+  std::uint64_t attachment_threshold = 1024 * 1024;  // POLICY VI.12: decoded octets
+  AdviceAction attachment_action = AdviceAction::log;
+  std::string notify_from = "postmaster@edomex.gob.mx";  // envelope and header From of notices
+};
+
+// POLICY VI.8, VI.9.
+struct MassMailConfig {
+  // Lower-cased; a domain also covers its subdomains.
+  std::vector<std::string> public_domains{"gmail.com", "hotmail.com",  "outlook.com", "live.com",
+                                          "yahoo.com", "yahoo.com.mx", "icloud.com",  "aol.com"};
+  std::uint32_t max_public_recipients = 20;
+  std::vector<std::string> protected_lists;  // addresses, lower-cased
 };
 
 enum class StateBackend { local };
@@ -200,6 +231,8 @@ struct Config {
   AuthConfig auth;
   LimitsConfig limits;
   SendersConfig senders;
+  AdviceConfig advice;
+  MassMailConfig mass_mail;
   std::vector<SenderException> exceptions;
   StateConfig state;
   SpoolConfig spool;

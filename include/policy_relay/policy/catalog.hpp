@@ -40,6 +40,19 @@ class Catalog {
   std::string authentication_failed() const;                  // 535 5.7.8
   std::string authentication_locked() const;                  // 421 4.7.0
   std::string sender_not_owned(std::string_view user) const;  // 550 5.7.1
+  std::string too_many_visible_recipients(std::size_t visible,
+                                          std::uint32_t threshold) const;    // VI.11
+  std::string uncompressed_attachment(std::uint64_t threshold_bytes) const;  // VI.12
+  std::string public_mass_mail(std::uint32_t limit) const;                   // VI.9
+  std::string protected_list() const;                                        // VI.8
+  std::string from_mismatch() const;                                         // VII.1
+
+  // The advisory mail to a sender (advice action "notify"): its subject, and its body for each
+  // rule, quoting the policy. Plain ASCII text, CRLF line ends, no trailing line end.
+  std::string notice_subject() const;
+  std::string bcc_notice(std::size_t visible, std::uint32_t threshold) const;
+  std::string attachment_notice(std::string_view filename, std::uint64_t size,
+                                std::uint64_t threshold_bytes) const;
 
   static std::string format_utc(TimePoint time);
 

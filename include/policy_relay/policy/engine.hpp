@@ -26,13 +26,15 @@ class SenderBacklog;
 // and nothing is counted.
 //
 // The session's calls, per transaction:
-//   on_mail -> on_rcpt ... -> on_data_end -> commit (with the spool commit, before the 250)
+//   on_mail -> on_rcpt ... -> on_data_end -> [on_message] -> commit (with the spool commit,
+//   before the 250); on_message only when needs_analysis()
 //   on_reset whenever the transaction ends otherwise (RSET, EHLO, refusal at the end, close)
 class Engine {
  public:
-  // `config`, `store`, `clock` and `backlog` (may be null) must outlive the Engine.
+  // `config`, `store`, `clock`, `backlog` and `aliases` (both may be null) must outlive the
+  // Engine.
   Engine(config::ConfigPtr config, CounterStore& store, const Clock& clock,
-         const SenderBacklog* backlog = nullptr);
+         const SenderBacklog* backlog = nullptr, const AliasDirectory* aliases = nullptr);
   ~Engine();
   Engine(const Engine&) = delete;
   Engine& operator=(const Engine&) = delete;
@@ -50,6 +52,17 @@ class Engine {
   // concurrently). Afterwards `state` holds nothing to release, whatever the result; on an
   // error the message must not be acknowledged.
   boost::asio::awaitable<std::error_code> commit(TransactionState& state);
+  // After an accepted on_data_end, with the message analysed (mime::MessageScanner over the
+  // spooled message): the message rules (POLICY VI.11, VI.12, VII.1). A refusal resets
+  // `state`; on accept, state.advice holds what the session logs, adds and sends.
+  boost::asio::awaitable<Verdict> on_message(TransactionState& state,
+                                             const Transaction& transaction,
+                                             const mime::MessageAnalysis& analysis);
+  // Whether any enabled rule reads the message (else on_message is not worth its scan).
+  bool needs_analysis() const { return needs_analysis_; }
+  // Whether an advice rule may add a header to the delivered copy (action header or notify):
+  // the spool then reserves room for it.
+  bool may_add_headers() const { return may_add_headers_; }
   // The transaction ended without a message: every reservation is given back.
   void on_reset(TransactionState& state) { state.reset(); }
 
@@ -71,9 +84,12 @@ class Engine {
   CounterStore& store_;
   const Clock& clock_;
   const SenderBacklog* backlog_;
+  const AliasDirectory* aliases_;
   SenderPolicies senders_;
   Catalog catalog_;
   std::vector<std::unique_ptr<Rule>> chain_;
+  bool needs_analysis_ = false;
+  bool may_add_headers_ = false;
 };
 
 }  // namespace policy_relay::policy

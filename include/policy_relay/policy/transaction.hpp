@@ -3,8 +3,10 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
+#include "policy_relay/config/config.hpp"
 #include "policy_relay/policy/counter_store.hpp"
 
 namespace policy_relay::policy {
@@ -34,6 +36,17 @@ struct QuotaWarning {
   std::uint64_t limit = 0;
 };
 
+// What an advice rule (or a rule in "log" mode) decided about an accepted message: the session
+// logs it (`advice` event), puts `header` on the delivered copy and sends the notice.
+struct Advice {
+  std::string_view rule;
+  std::string_view clause;
+  config::AdviceAction action = config::AdviceAction::log;  // log | header | notify
+  std::string header;  // X-Policy-Relay-Advice value, e.g. "bcc; visible-recipients=7; threshold=5"
+  std::vector<std::pair<std::string, std::string>> fields;  // logged as key=value
+  std::string notice;  // action notify: the body of the advisory mail
+};
+
 // The policy's state of one transaction: the counter reservations it holds and what to log
 // when it is accepted. Reservations are released on RSET, refusal, a new MAIL and when this
 // object is destroyed (disconnect), and committed by Engine::commit() at the end of DATA.
@@ -60,6 +73,8 @@ class TransactionState {
   std::vector<Reservation> recipients;  // recipients_per_day, one per accepted RCPT
   std::vector<std::string_view> exception_rules;  // rules an exception let through (logged)
   std::vector<QuotaWarning> quota_warnings;
+  std::uint32_t public_recipients = 0;  // accepted recipients at public providers (VI.9)
+  std::vector<Advice> advice;           // filled at stage_message
 };
 
 }  // namespace policy_relay::policy

@@ -8,6 +8,7 @@
 #include <system_error>
 #include <vector>
 
+#include "policy_relay/mime/message_analysis.hpp"
 #include "policy_relay/policy/engine.hpp"
 #include "policy_relay/policy/transaction.hpp"
 #include "policy_relay/smtp/reply.hpp"
@@ -33,6 +34,21 @@ class PolicyGate {
   boost::asio::awaitable<smtp::Reply> on_rcpt(const smtp::Path& recipient);
   // End of a whole DATA of `message_size` octets: the refusal, or nullopt to go on and commit.
   boost::asio::awaitable<std::optional<smtp::Reply>> on_data_end(std::uint64_t message_size);
+  // Whether the message must be analysed before on_message (an enabled rule reads it).
+  bool needs_analysis() const { return engine_.needs_analysis(); }
+  // After an accepted on_data_end, with the analysis of the spooled message: the refusal of a
+  // message rule, or nullopt (advice() then holds what to log, add and send). Logs
+  // `mime_malformed` when the structure was malformed.
+  boost::asio::awaitable<std::optional<smtp::Reply>> on_message(
+      const mime::MessageAnalysis& analysis);
+  // The advice of the accepted message's rules (after on_message).
+  const std::vector<policy::Advice>& advice() const { return state_.advice; }
+  // The header fields to add to the delivered copy: X-Policy-Relay-Advice per advice whose
+  // action is header or notify.
+  std::vector<std::string> advice_headers() const;
+  // After the accept event: an `advice` event per advice (rule=, clause=, action=, id=).
+  void log_advice(std::string_view id);
+  const std::string& identity() const { return transaction_.identity; }
   // A DATA stream over max_message_size() (read to its end, nothing stored): 552 5.3.4.
   smtp::Reply message_too_big();
   // Whether commit() has anything to make durable (else the spool commit alone decides).

@@ -28,6 +28,8 @@ class NetworkList;
 namespace policy_relay::server {
 
 // What every session uses; owned by the daemon, outlives all sessions.
+class AdviceNotifier;
+
 struct SessionServices {
   spool::Spool& spool;
   delivery::Scheduler& scheduler;
@@ -35,6 +37,7 @@ struct SessionServices {
   boost::asio::ssl::context* tls = nullptr;             // null: no STARTTLS, no implicit TLS
   auth::Authenticator* authenticator = nullptr;         // null: AUTH not offered
   const auth::NetworkList* trusted_networks = nullptr;  // null: nobody is trusted
+  AdviceNotifier* notifier = nullptr;  // null: advice action "notify" sends nothing (tests)
 };
 
 class SessionStream;
@@ -69,6 +72,8 @@ class Session : public std::enable_shared_from_this<Session> {
   boost::asio::awaitable<void> handle_mail(const smtp::ServerProtocol::Action& action);
   boost::asio::awaitable<void> handle_data_end(const smtp::ServerProtocol::Action& action);
   boost::asio::awaitable<bool> commit_message();
+  boost::asio::awaitable<std::optional<smtp::Reply>> analyse_message();
+  void after_accept();
   smtp::Reply handle_data_start();
   // session_security.cpp: TLS handshakes, AUTH, the authentication requirement (POLICY VII.1).
   boost::asio::awaitable<bool> start_tls();

@@ -5,6 +5,7 @@
 #include <boost/asio/awaitable.hpp>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -65,6 +66,14 @@ class MessageWriter {
   // Drops the message: the partial file is removed.
   void abort();
 
+  // Streams the message octets written so far (the envelope block excluded) to `sink`, from
+  // the buffer when nothing was written to the file yet, else from the file in 64 KiB reads
+  // after writing out the buffer: each octet is read once and at most 64 KiB is held.
+  std::error_code read_back(const std::function<void(std::string_view)>& sink);
+  // Replaces the record reserved at Spool::open (reserve > 0) with `headers`: they become the
+  // envelope's added_headers. EMSGSIZE when they do not fit, EINVAL when nothing was reserved.
+  std::error_code set_added_headers(const std::vector<std::string>& headers);
+
  private:
   friend class Spool;
   std::error_code flush();
@@ -75,6 +84,8 @@ class MessageWriter {
   std::string buffer_;
   std::size_t buffer_limit_ = 64 * 1024;
   std::uint64_t header_size_ = 0;  // the envelope block
+  std::uint64_t reserved_at_ = 0;  // the reserved record's offset in the file ...
+  std::size_t reserved_size_ = 0;  // ... and size; 0: none
   std::uint64_t file_size_ = 0;    // octets written so far, envelope block included
   std::uint64_t body_size_ = 0;
   std::error_code error_;
@@ -113,8 +124,9 @@ class Spool {
   bool has_free_space() const;
 
   // Starts a message: assigns envelope.id, writes the envelope header. The envelope's
-  // recipients and sender must be final.
-  std::error_code open(Envelope& envelope, MessageWriter& writer);
+  // recipients and sender must be final. `reserve` > 0 reserves a record of that many octets
+  // for MessageWriter::set_added_headers.
+  std::error_code open(Envelope& envelope, MessageWriter& writer, std::size_t reserve = 0);
 
   // Makes the message durable (see class comment); on success the message is in queue/ and
   // the writer holds only its descriptor (for committed()); on failure the writer is closed and
