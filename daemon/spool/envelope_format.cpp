@@ -36,7 +36,8 @@ std::error_code fill_reserved_record(const std::vector<std::string>& headers, st
   if (records.size() + min_reserved_record > size) {
     return std::make_error_code(std::errc::message_size);
   }
-  records.append("pad ").append(size - records.size() - min_reserved_record, ' ').append("\n");
+  const std::size_t spaces = size - records.size() - min_reserved_record;
+  records.append("pad ").append(spaces, ' ').append("\n");
   out = std::move(records);
   return {};
 }
