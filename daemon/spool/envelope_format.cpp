@@ -42,8 +42,19 @@ std::error_code fill_reserved_record(const std::vector<std::string>& headers, st
   return {};
 }
 
+std::string format_length(std::uint64_t length) {
+  std::string digits = std::to_string(length);
+  return std::string(length_digits - std::min(length_digits, digits.size()), '0') + digits;
+}
+
 std::error_code serialize_envelope(const Envelope& envelope, std::string& out,
                                    std::size_t reserve) {
+  std::size_t ignored = 0;
+  return serialize_envelope(envelope, out, reserve, ignored);
+}
+
+std::error_code serialize_envelope(const Envelope& envelope, std::string& out, std::size_t reserve,
+                                   std::size_t& length_offset) {
   std::string block;
   block.append(spool_magic).append("\n");
   bool ok =
@@ -55,8 +66,11 @@ std::error_code serialize_envelope(const Envelope& envelope, std::string& out,
        append_field(block, "smtputf8", envelope.smtputf8 ? "1" : "0") &&
        append_field(block, "client", envelope.client_address) &&
        append_field(block, "helo", envelope.helo) &&
-       append_field(block, "auth", envelope.auth_user) &&
-       append_field(block, "received", std::to_string(envelope.received_at));
+       append_field(block, "auth", envelope.auth_user);
+  block.append("length ");
+  length_offset = out.size() + block.size();
+  block.append(format_length(0)).append("\n");
+  ok = ok && append_field(block, "received", std::to_string(envelope.received_at));
   for (const auto& header : envelope.added_headers) {
     ok = ok && append_field(block, "header", header);
   }
@@ -76,7 +90,14 @@ std::error_code serialize_envelope(const Envelope& envelope, std::string& out,
 }
 
 std::error_code parse_envelope(std::string_view block, Envelope& out) {
+  std::optional<std::uint64_t> ignored;
+  return parse_envelope(block, out, ignored);
+}
+
+std::error_code parse_envelope(std::string_view block, Envelope& out,
+                               std::optional<std::uint64_t>& length) {
   Envelope envelope;
+  std::optional<std::uint64_t> recorded_length;
   bool seen_magic = false;
   bool seen_end = false;
   while (!block.empty()) {
@@ -121,6 +142,14 @@ std::error_code parse_envelope(std::string_view block, Envelope& out) {
       envelope.auth_user = value;
     } else if (key == "header") {
       envelope.added_headers.emplace_back(value);
+    } else if (key == "length") {
+      std::uint64_t value_length = 0;
+      const auto result = std::from_chars(value.data(), value.data() + value.size(), value_length);
+      if (value.size() != length_digits || result.ec != std::errc{} ||
+          result.ptr != value.data() + value.size()) {
+        return invalid();
+      }
+      recorded_length = value_length;
     } else if (key == "received") {
       const auto result =
           std::from_chars(value.data(), value.data() + value.size(), envelope.received_at);
@@ -134,6 +163,7 @@ std::error_code parse_envelope(std::string_view block, Envelope& out) {
     return invalid();
   }
   out = std::move(envelope);
+  length = recorded_length;
   return {};
 }
 

@@ -16,7 +16,6 @@
 #include <charconv>
 #include <chrono>
 #include <cstdio>
-#include <cstdlib>
 #include <stdexcept>
 
 #include "policy_relay/log/log.hpp"
@@ -66,6 +65,8 @@ MessageWriter& MessageWriter::operator=(MessageWriter&& other) noexcept {
     buffer_ = std::move(other.buffer_);
     buffer_limit_ = other.buffer_limit_;
     header_size_ = other.header_size_;
+    length_offset_ = other.length_offset_;
+    stale_size_ = other.stale_size_;
     reserved_at_ = other.reserved_at_;
     reserved_size_ = other.reserved_size_;
     file_size_ = other.file_size_;
@@ -260,12 +261,17 @@ std::error_code Spool::open(Envelope& envelope, MessageWriter& writer, std::size
   for (int attempt = 0; attempt < 16; ++attempt) {
     envelope.id = new_id();
     std::string header;
-    if (auto ec = serialize_envelope(envelope, header, reserve)) {
+    std::size_t length_offset = 0;
+    if (auto ec = serialize_envelope(envelope, header, reserve, length_offset)) {
       return ec;
     }
     std::string path;
+    std::uint64_t stale_size = 0;
     int fd = file_pool_.take(path);
-    if (fd < 0) {
+    if (fd >= 0) {
+      struct stat info {};
+      stale_size = ::fstat(fd, &info) == 0 ? static_cast<std::uint64_t>(info.st_size) : ~0ULL;
+    } else {
       path = incoming_dir_ + "/" + envelope.id;
       fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     }
@@ -280,7 +286,9 @@ std::error_code Spool::open(Envelope& envelope, MessageWriter& writer, std::size
     writer.incoming_path_ = path;
     writer.buffer_limit_ = config_.write_buffer;
     writer.header_size_ = header.size();
+    writer.length_offset_ = length_offset;
     writer.file_size_ = header.size();
+    writer.stale_size_ = stale_size;
     // The reserved record is the last of the block, before its blank line.
     writer.reserved_size_ = reserve > 0 ? std::max(reserve, min_reserved_record) : 0;
     writer.reserved_at_ = header.size() - 1 - writer.reserved_size_;
@@ -297,14 +305,27 @@ asio::awaitable<std::error_code> Spool::commit(MessageWriter& writer,
   if (!writer.is_open()) {
     co_return std::make_error_code(std::errc::bad_file_descriptor);
   }
-  if (auto ec = writer.flush()) {
-    writer.abort();
-    co_return ec;
+  // The envelope block records where the message ends: patched in the buffer while the head of
+  // the file is still there (a message under the write buffer: no extra system call), else in
+  // the file, before the sync.
+  const std::string length = format_length(writer.body_size_);
+  std::error_code ec = writer.error_;
+  const std::uint64_t buffered_from = writer.file_size_ - writer.buffer_.size();
+  if (!ec && writer.length_offset_ >= buffered_from) {
+    writer.buffer_.replace(static_cast<std::size_t>(writer.length_offset_ - buffered_from),
+                           length.size(), length);
+    ec = writer.flush();
+  } else if (!ec && !(ec = writer.flush())) {
+    ec = util::pwrite_all(writer.fd_, length, writer.length_offset_);
   }
-  // A reused file may be longer than this message: cut what is left of its old content.
-  static const bool no_trunc = std::getenv("PR_NOTRUNC") != nullptr;
-  if (!no_trunc && ::ftruncate(writer.fd_, static_cast<off_t>(writer.file_size_)) != 0) {
-    auto ec = last_error();
+  // A reused file longer than this message keeps its stale tail (Config::max_stale_tail) unless
+  // that tail is long: then it is cut.
+  if (!ec && writer.stale_size_ > writer.file_size_ &&
+      writer.stale_size_ - writer.file_size_ > config_.max_stale_tail &&
+      ::ftruncate(writer.fd_, static_cast<off_t>(writer.file_size_)) != 0) {
+    ec = last_error();
+  }
+  if (ec) {
     writer.abort();
     co_return ec;
   }
@@ -372,12 +393,17 @@ std::error_code Spool::load(const std::string& id, StoredMessage& out) const {
     return ec;
   }
   StoredMessage message;
-  if (auto ec = parse_envelope(block, message.envelope)) {
+  std::optional<std::uint64_t> length;
+  if (auto ec = parse_envelope(block, message.envelope, length)) {
     return ec;
+  }
+  const std::uint64_t available = file_size - block.size();
+  if (length && *length > available) {
+    return std::make_error_code(std::errc::io_error);  // shorter than its envelope says
   }
   message.path = path;
   message.body_offset = block.size();
-  message.body_size = file_size - block.size();
+  message.body_size = length ? *length : available;
   if (ids_with_state_.contains(id)) {
     message.done_recipients = read_lines(path + ".state");
   }

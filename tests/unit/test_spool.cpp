@@ -82,6 +82,33 @@ TEST_CASE("an envelope survives the spool header format unchanged") {
   CHECK(parsed.received_at == 1764390000);
 }
 
+TEST_CASE(
+    "the envelope block records the message length, and a block without one reads to the end") {
+  Envelope envelope = sample_envelope();
+  envelope.id = "0123456789ABC";
+  std::string block;
+  std::size_t length_offset = 0;
+  REQUIRE_FALSE(spool::serialize_envelope(envelope, block, 0, length_offset));
+  const std::string length = spool::format_length(5120);
+  CHECK(length == "00000000000000005120");
+  block.replace(length_offset, length.size(), length);
+  Envelope parsed;
+  std::optional<std::uint64_t> recorded;
+  REQUIRE_FALSE(spool::parse_envelope(block, parsed, recorded));
+  REQUIRE(recorded);
+  CHECK(*recorded == 5120);
+
+  const auto line = block.find("length ");
+  std::string without = block;
+  without.erase(line, without.find('\n', line) + 1 - line);
+  REQUIRE_FALSE(spool::parse_envelope(without, parsed, recorded));
+  CHECK_FALSE(recorded);
+
+  std::string damaged = block;
+  damaged.replace(length_offset, 2, "x9");
+  CHECK(spool::parse_envelope(damaged, parsed, recorded));
+}
+
 TEST_CASE("an envelope value with a line break is refused, not written") {
   Envelope envelope = sample_envelope();
   envelope.id = "X";
@@ -249,7 +276,7 @@ TEST_CASE("recorded progress survives a restart") {
   CHECK(recovered[0].done_recipients == std::vector<std::string>{"b@example.org"});
 }
 
-TEST_CASE("a reused file holds exactly the new message, never the tail of an old one") {
+TEST_CASE("a reused file yields exactly the new message, never the tail of an old one") {
   TempDir dir;
   spool::Spool spool({dir.path.string(), 0});
   Envelope long_one = sample_envelope();
@@ -264,7 +291,59 @@ TEST_CASE("a reused file holds exactly the new message, never the tail of an old
   spool::StoredMessage loaded;
   REQUIRE_FALSE(spool.load(short_one.id, loaded));
   CHECK(loaded.body_size == message.size());
-  CHECK(read_file(loaded.path).substr(loaded.body_offset) == message);
+  CHECK(read_file(loaded.path).substr(loaded.body_offset, loaded.body_size) == message);
+  // The old length is kept (no size or block change for fdatasync() to write): the envelope's
+  // length, not the file's, says where the message ends.
+  CHECK(fs::file_size(loaded.path) > loaded.body_offset + loaded.body_size);
+  spool::Spool reopened({dir.path.string(), 0});
+  const auto recovered = reopened.recover();
+  REQUIRE(recovered.size() == 1);
+  CHECK(recovered[0].body_size == message.size());
+}
+
+TEST_CASE("a reused file whose stale tail would be long is cut to its new message") {
+  TempDir dir;
+  spool::Spool::Config config{dir.path.string(), 0};
+  config.max_stale_tail = 1024;
+  spool::Spool spool(config);
+  Envelope long_one = sample_envelope();
+  REQUIRE_FALSE(store_now(spool, long_one, std::string(8 * 1024, 'L') + "\r\n"));
+  spool.remove(long_one.id);
+  Envelope short_one = sample_envelope();
+  REQUIRE_FALSE(store_now(spool, short_one, "x\r\n"));
+  spool::StoredMessage loaded;
+  REQUIRE_FALSE(spool.load(short_one.id, loaded));
+  CHECK(fs::file_size(loaded.path) == loaded.body_offset + loaded.body_size);
+}
+
+TEST_CASE("a message larger than the write buffer records its length in the file's head") {
+  TempDir dir;
+  spool::Spool::Config config{dir.path.string(), 0};
+  config.write_buffer = 4096;
+  spool::Spool spool(config);
+  Envelope envelope = sample_envelope();
+  const std::string message = std::string(50 * 1024, 'B') + "\r\n";
+  REQUIRE_FALSE(store_now(spool, envelope, message));
+  spool::StoredMessage loaded;
+  REQUIRE_FALSE(spool.load(envelope.id, loaded));
+  CHECK(loaded.body_size == message.size());
+  CHECK(read_file(loaded.path).find("length 00000000000000051202\n") != std::string::npos);
+}
+
+TEST_CASE("a queue file shorter than its recorded length is set aside at recovery") {
+  TempDir dir;
+  std::string id;
+  {
+    spool::Spool spool({dir.path.string(), 0});
+    Envelope envelope = sample_envelope();
+    REQUIRE_FALSE(store_now(spool, envelope, "Subject: cut\r\n\r\nsome body\r\n"));
+    id = envelope.id;
+  }
+  const auto path = dir.path / "queue" / id;
+  fs::resize_file(path, fs::file_size(path) - 3);
+  spool::Spool reopened({dir.path.string(), 0});
+  CHECK(reopened.recover().empty());
+  CHECK(fs::exists(dir.path / "corrupt" / id));
 }
 
 TEST_CASE("committed() describes the stored message exactly as load() reads it") {

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdint>
 #include <string_view>
 #include <system_error>
 
@@ -19,6 +20,22 @@ inline std::error_code write_all(int fd, std::string_view octets) {
       return {errno, std::system_category()};
     }
     octets.remove_prefix(static_cast<std::size_t>(written));
+  }
+  return {};
+}
+
+// pwrite(2) of all of `octets` at `offset`, EINTR retried; the errno of a failure otherwise.
+inline std::error_code pwrite_all(int fd, std::string_view octets, std::uint64_t offset) {
+  while (!octets.empty()) {
+    const ssize_t written = ::pwrite(fd, octets.data(), octets.size(), static_cast<off_t>(offset));
+    if (written < 0) {
+      if (errno == EINTR) {
+        continue;
+      }
+      return {errno, std::system_category()};
+    }
+    octets.remove_prefix(static_cast<std::size_t>(written));
+    offset += static_cast<std::uint64_t>(written);
   }
   return {};
 }
