@@ -4,8 +4,13 @@
 
 namespace policy_relay::server {
 
-std::string received_header(const Envelope& envelope, const std::string& hostname, bool esmtp) {
-  const char* with = envelope.smtputf8 ? "UTF8SMTP" : esmtp ? "ESMTP" : "SMTP";
+std::string received_header(const Envelope& envelope, const std::string& hostname,
+                            ReceivedVia via) {
+  std::string with = envelope.smtputf8 ? "UTF8SMTP" : via.esmtp ? "ESMTP" : "SMTP";
+  if (with != "SMTP") {  // RFC 3848 registers the suffixes for ESMTP and UTF8SMTP only
+    with += via.tls ? "S" : "";
+    with += via.authenticated ? "A" : "";
+  }
   std::string header = "Received: from ";
   header += envelope.helo.empty() ? std::string("unknown") : envelope.helo;
   header += " ([" + envelope.client_address + "])\r\n\tby " + hostname + " (policy-relay) with ";

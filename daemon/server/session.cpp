@@ -202,7 +202,10 @@ smtp::Reply Session::handle_data_start() {
     log_refusal(reply, "spool", "");
     return reply;
   }
-  writer_.write(received_header(envelope_, config_->server.hostname, protocol_.esmtp()));
+  writer_.write(received_header(envelope_, config_->server.hostname,
+                                {.esmtp = protocol_.esmtp(),
+                                 .tls = protocol_.tls_active(),
+                                 .authenticated = !protocol_.authenticated_user().empty()}));
   return {354, "", "End data with <CR><LF>.<CR><LF>"};
 }
 

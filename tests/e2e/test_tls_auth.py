@@ -79,6 +79,9 @@ class TlsAuthTest(unittest.TestCase):
             [message] = upstream.wait_for_messages(1)
             self.assertEqual(message.mail_from, JUAN)
             self.assertIn(b"Subject: swaks --tls", message.data)
+            # RFC 3848: the trace header says the submission was over TLS and authenticated.
+            self.assertRegex(message.data.split(b"\r\n\r\n", 1)[0],
+                             rb"Received: from [^\r]*\r\n\tby [^\r]* with ESMTPSA id ")
             relay.wait_for_event("auth", user=JUAN, result="ok")
 
             bad = self.swaks(relay, relay.port, "--tls", password="wrong-password")
@@ -227,6 +230,7 @@ class TlsAuthTest(unittest.TestCase):
                                  "530 5.7.0 Authentication required")
             [message] = upstream.wait_for_messages(1)
             self.assertEqual(message.mail_from, "scanner@edomex.gob.mx")
+            self.assertIn(b" with ESMTP id ", message.data)  # plaintext, no AUTH (RFC 3848)
             [reject] = relay.events("reject", rule="auth_required")
             self.assertEqual(reject["client"], UNTRUSTED)
 
