@@ -13,11 +13,11 @@
 #include <string>
 #include <string_view>
 
-#include "policy_relay/auth/authenticator.hpp"
-#include "policy_relay/auth/network_list.hpp"
 #include "policy_relay/config/loader.hpp"
 #include "policy_relay/delivery/scheduler.hpp"
 #include "policy_relay/log/log.hpp"
+#include "policy_relay/ops/generation_builder.hpp"
+#include "policy_relay/ops/operations.hpp"
 #include "policy_relay/policy/clock.hpp"
 #include "policy_relay/policy/engine.hpp"
 #include "policy_relay/policy/local_counter_store.hpp"
@@ -25,7 +25,6 @@
 #include "policy_relay/server/advice_notifier.hpp"
 #include "policy_relay/server/server.hpp"
 #include "policy_relay/spool/spool.hpp"
-#include "policy_relay/tls/contexts.hpp"
 #include "policy_relay/upstream/factory.hpp"
 #include "policy_relay/version.hpp"
 
@@ -79,9 +78,9 @@ bool parse_options(int argc, char** argv, Options& options, int& exit_code) {
 }
 
 // SIGTERM / SIGINT: stop accepting, let DATA in flight finish up to server.shutdown_timeout,
-// then stop delivery and the event loop. SIGHUP is logged (reload comes with the operations
-// work); SIGUSR1 reopens the log file.
-asio::awaitable<void> handle_signals(asio::io_context& io, const config::Config& config,
+// then stop delivery and the event loop. SIGHUP reloads (ops::Operations::reload); SIGUSR1
+// reopens the log file (after an external logrotate moved it).
+asio::awaitable<void> handle_signals(asio::io_context& io, ops::Operations& operations,
                                      server::Server& server, delivery::Scheduler& scheduler,
                                      upstream::Upstream& upstream, spool::Spool& spool) {
   asio::signal_set signals(io, SIGTERM, SIGINT, SIGHUP);
@@ -89,18 +88,19 @@ asio::awaitable<void> handle_signals(asio::io_context& io, const config::Config&
   for (;;) {
     const int signal = co_await signals.async_wait(asio::use_awaitable);
     if (signal == SIGHUP) {
-      log::Event("reload", log::Level::warn)
-          .add("status", "unsupported")
-          .add("detail", "restart to apply a new configuration");
+      operations.reload("SIGHUP");
       continue;
     }
     if (signal == SIGUSR1) {
       log::reopen();
+      log::Event("log_reopened");
       continue;
     }
     break;
   }
-  const auto deadline = std::chrono::steady_clock::now() + config.server.shutdown_timeout;
+  operations.stop();
+  const auto deadline =
+      std::chrono::steady_clock::now() + server.generation()->config->server.shutdown_timeout;
   log::Event("shutdown")
       .add("phase", "begin")
       .add("sessions", static_cast<std::uint64_t>(server.session_count()));
@@ -137,16 +137,10 @@ int run(const Options& options) {
   // Declared before the event loop so that they outlive it: a session still suspended when the
   // loop is destroyed gives its counter reservations back into a live store.
   policy::SystemClock clock;
-  // TLS and AUTH (POLICY VII.1): built before the event loop, so they outlive every session.
-  const auto tls_context = tls::make_server_context(config->tls);
-  std::unique_ptr<auth::Authenticator> authenticator;
-  if (!config->auth.users_file.empty()) {
-    authenticator = std::make_unique<auth::Authenticator>(config->auth);
-  }
-  const auth::NetworkList trusted_networks =
-      auth::NetworkList::from(config->server.trusted_networks);
   std::unique_ptr<policy::LocalCounterStore> counters;
-  std::unique_ptr<policy::Engine> policy_engine;
+  // The per-configuration services (engine, TLS, AUTH, directory) live in generations that
+  // sessions share; the last ones go with the server, after the event loop.
+  std::unique_ptr<server::Server> server;
   asio::io_context io(1);
   spool::Spool spool({config->spool.directory, config->spool.min_free_space});
   auto recovered = spool.recover();
@@ -171,7 +165,6 @@ int run(const Options& options) {
       .add("buckets", static_cast<std::uint64_t>(counter_stats.table.buckets))
       .add("torn_bytes", counter_stats.replay.torn_bytes)
       .add("damaged_bytes", counter_stats.replay.skipped_bytes);
-  const policy::SenderPolicies sender_policies(*config);
 
   auto upstream = upstream::make_upstream(*config, io.get_executor());
   delivery::Scheduler::Config scheduler_config;
@@ -180,11 +173,14 @@ int run(const Options& options) {
   scheduler_config.max_age = config->spool.max_age;
   scheduler_config.workers = config->upstream.connections;
   scheduler_config.hostname = config->server.hostname;
-  // rate_action = "queue" (POLICY VI.4): each sender's messages_per_minute, exceptions included.
+  // rate_action = "queue" (POLICY VI.4): each sender's messages_per_minute, exceptions included,
+  // from the configuration in force (a reload applies at the next release).
   scheduler_config.pacing.store = counters.get();
-  scheduler_config.pacing.limit = [&sender_policies, config](const std::string& identity) {
-    const config::LimitsConfig& limits = sender_policies.find(identity).limits;
-    const bool paced = config->limits.enabled && limits.rate_action == config::RateAction::queue;
+  scheduler_config.pacing.limit = [&server](const std::string& identity) {
+    const server::Generation& current = *server->generation();
+    const config::LimitsConfig& limits = current.services.policy.senders().find(identity).limits;
+    const bool paced =
+        current.config->limits.enabled && limits.rate_action == config::RateAction::queue;
     return paced ? limits.messages_per_minute : 0u;
   };
   delivery::Scheduler scheduler(io.get_executor(), spool, *upstream,
@@ -203,24 +199,28 @@ int run(const Options& options) {
         server::AdviceNotifier::Config{config->advice.notify_from, config->server.hostname});
   }
 
-  // The policy chain (POLICY I.1, VI.1, VI.3, VI.4, VI.8, VI.9, VI.11, VI.12, VII.1); the
-  // scheduler tells it each sender's backlog. VII.1 From alignment takes an authenticated user's
-  // aliases from auth.users_file; an unauthenticated (trusted network) sender has none.
-  policy_engine = std::make_unique<policy::Engine>(config, *counters, clock, &scheduler);
-  server::Server server(
-      io, config,
-      server::SessionServices{spool, scheduler, *policy_engine, tls_context.get(),
-                              authenticator.get(), &trusted_networks, notifier.get()});
-  server.start();
+  // The policy chain (POLICY I.1, VI.1, VI.3, VI.4), TLS and AUTH (VII.1), the account
+  // directory (III.1, IV.3), suspensions (IV.2): one generation, replaced at each reload.
+  // Operations reads the suspensions first: the first generation refuses suspended senders.
+  auto operations = std::make_unique<ops::Operations>(
+      ops::Operations::Parts{io, options.config_path, scheduler, spool, *counters, clock,
+                             notifier.get()},
+      *config);
+  server = std::make_unique<server::Server>(
+      io, ops::build_generation(config, nullptr, operations->shared()));
+  server->start();
   scheduler.start(std::move(recovered));
+  operations->start(*server);  // READY=1: listeners bound, spool recovered
 
-  asio::co_spawn(io, handle_signals(io, *config, server, scheduler, *upstream, spool),
+  asio::co_spawn(io, handle_signals(io, *operations, *server, scheduler, *upstream, spool),
                  [&io](std::exception_ptr error) {
                    if (error) {
                      io.stop();
                    }
                  });
   io.run();
+  operations.reset();
+  server.reset();
   // The counter journal posts its completions to `io`: let the last ones land while it exists.
   counters->drain();
   log::flush();

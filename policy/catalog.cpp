@@ -33,6 +33,8 @@ struct Texts {
   const char* notice_subject;
   const char* bcc_notice;         // {0} visible, {1} threshold
   const char* attachment_notice;  // {0} file name, {1} size, {2} threshold
+  const char* account_disabled;
+  const char* sender_suspended;
 };
 
 constexpr Texts kEnglish{
@@ -68,6 +70,8 @@ constexpr Texts kEnglish{
     "The institutional e-mail policy (VI.12) says: files larger than 1 MB should be "
     "compressed (for example as .zip) before sending; this relay advises above {2} bytes."
     "\r\n\r\nYour message was delivered. This advice is sent at most once a day.",
+    "Sender account disabled; ask the mail administrator",
+    "Sender suspended for excessive traffic; ask the mail administrator",
 };
 
 constexpr Texts kSpanish{
@@ -104,6 +108,8 @@ constexpr Texts kSpanish{
     "La politica de correo institucional (VI.12) indica: los archivos de mas de 1 MB deben "
     "comprimirse (por ejemplo en .zip) antes de enviarse; este relay avisa arriba de {2} bytes."
     "\r\n\r\nSu mensaje fue entregado. Este aviso se envia como maximo una vez al dia.",
+    "Cuenta del remitente dada de baja; consulte al administrador del correo",
+    "Remitente suspendido por trafico excesivo; consulte al administrador del correo",
 };
 
 constexpr std::size_t kMaxDomainsText = 120;  // keeps the reply line short (RFC 5321 4.5.3.1.5)
@@ -203,6 +209,14 @@ std::string Catalog::sender_not_owned(std::string_view user) const {
     shown += c > 0x20 && c < 0x7f ? c : '?';
   }
   return fmt::format(fmt::runtime(texts(language_).sender_not_owned), shown);
+}
+
+std::string Catalog::account_disabled() const {
+  return texts(language_).account_disabled;
+}
+
+std::string Catalog::sender_suspended() const {
+  return texts(language_).sender_suspended;
 }
 
 }  // namespace policy_relay::policy

@@ -20,9 +20,6 @@ namespace {
 // A config file is a few KiB; anything this large is a wrong path (/dev/zero, a log file).
 constexpr std::size_t kMaxFileSize = 1024 * 1024;
 
-// Sections of the contract that later versions implement.
-constexpr std::array<std::string_view, 2> kLaterSections{"abuse", "admin"};
-
 void read_sections(detail::Reader& reader, const toml::table& root, Config& config) {
   for (auto&& [name, node] : root) {
     const std::string_view section = name.str();
@@ -50,11 +47,12 @@ void read_sections(detail::Reader& reader, const toml::table& root, Config& conf
       detail::read_upstream(reader, reader.table(node, section), config.upstream);
     } else if (section == "log") {
       detail::read_log(reader, reader.table(node, section), config.log);
+    } else if (section == "abuse") {
+      detail::read_abuse(reader, reader.table(node, section), config.abuse);
+    } else if (section == "admin") {
+      detail::read_admin(reader, reader.table(node, section), config.admin);
     } else if (section == "messages") {
       detail::read_messages(reader, reader.table(node, section), config.messages);
-    } else if (std::find(kLaterSections.begin(), kLaterSections.end(), section) !=
-               kLaterSections.end()) {
-      reader.reserved(node, section);
     } else if (node.is_table()) {
       reader.fail(node, section, "unknown section");
     } else {

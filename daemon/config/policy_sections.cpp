@@ -115,7 +115,6 @@ void read_limits(Reader& reader, const toml::table& table, LimitsConfig& limits)
 }
 
 void read_senders(Reader& reader, const toml::table& table, SendersConfig& senders) {
-  static constexpr std::array<std::string_view, 1> kLater{"directory"};
   for (auto&& [name, node] : table) {
     const std::string key = qualified("senders", name);
     if (name == "domains") {
@@ -136,8 +135,8 @@ void read_senders(Reader& reader, const toml::table& table, SendersConfig& sende
     } else if (name == "from_mismatch_action") {
       senders.from_mismatch_action =
           static_cast<FromMismatchAction>(reader.choice(node, key, {"off", "log", "reject"}));
-    } else if (std::find(kLater.begin(), kLater.end(), name.str()) != kLater.end()) {
-      reader.reserved(node, key);
+    } else if (name == "directory") {
+      senders.directory = reader.string(node, key);
     } else {
       reader.unknown(node, key);
     }

@@ -175,15 +175,18 @@ Duration Reader::positive_duration(const toml::node& node, std::string_view key)
   return value;
 }
 
-std::uint32_t Reader::count(const toml::node& node, std::string_view key, std::uint32_t max) {
+std::uint32_t Reader::count(const toml::node& node, std::string_view key, std::uint32_t max,
+                            bool allow_zero) {
   note(node, key);
   const auto* integer = node.as_integer();
   if (integer == nullptr) {
     fail(node, key, "expected an integer, found " + std::string(type_name(node)));
   }
-  if (integer->get() < 1 || integer->get() > static_cast<std::int64_t>(max)) {
+  const std::int64_t lowest = allow_zero ? 0 : 1;
+  if (integer->get() < lowest || integer->get() > static_cast<std::int64_t>(max)) {
     fail(node, key,
-         std::to_string(integer->get()) + " is out of range (1.." + std::to_string(max) + ")");
+         std::to_string(integer->get()) + " is out of range (" + std::to_string(lowest) + ".." +
+             std::to_string(max) + ")");
   }
   return static_cast<std::uint32_t>(integer->get());
 }

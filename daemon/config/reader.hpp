@@ -46,8 +46,9 @@ class Reader {
   std::uint64_t size(const toml::node& node, std::string_view key, bool allow_zero = false);
   // A string such as "90s"; must be > 0.
   Duration positive_duration(const toml::node& node, std::string_view key);
-  // An integer in 1 .. max.
-  std::uint32_t count(const toml::node& node, std::string_view key, std::uint32_t max);
+  // An integer in 1 .. max (0 .. max with `allow_zero`).
+  std::uint32_t count(const toml::node& node, std::string_view key, std::uint32_t max,
+                      bool allow_zero = false);
   std::uint16_t port(const toml::node& node, std::string_view key);
   // Index of the node's string value in `choices`; names the choices when it is none of them.
   std::size_t choice(const toml::node& node, std::string_view key,

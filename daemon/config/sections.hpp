@@ -36,4 +36,8 @@ std::string email_address(Reader& reader, const toml::node& node, std::string_vi
 void read_advice(Reader& reader, const toml::table& table, AdviceConfig& out);
 void read_mass_mail(Reader& reader, const toml::table& table, MassMailConfig& out);
 
+// ops_sections.cpp
+void read_abuse(Reader& reader, const toml::table& table, AbuseConfig& out);
+void read_admin(Reader& reader, const toml::table& table, AdminConfig& out);
+
 }  // namespace policy_relay::config::detail

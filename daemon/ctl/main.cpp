@@ -1,10 +1,12 @@
-// policy-relayctl: the operator's command-line tool. This version checks configuration files
-// and sets passwords in auth.users_file; the commands that talk to a running daemon come with
-// the admin socket.
+// policy-relayctl: the operator's command-line tool. check-config, passwd and accounts work on
+// files; the other commands ask the running daemon through its admin socket ([admin] socket).
 #include <cstdio>
 #include <exception>
+#include <string>
 #include <string_view>
+#include <vector>
 
+#include "daemon_commands.hpp"
 #include "passwd.hpp"
 #include "policy_relay/config/loader.hpp"
 #include "policy_relay/version.hpp"
@@ -17,13 +19,24 @@ constexpr int kUsage = 2;
 
 void print_usage(std::FILE* out) {
   std::fputs(
-      "usage: policy-relayctl check-config FILE   validate a configuration file\n"
-      "       policy-relayctl passwd [--file USERS | --config FILE] [--aliases A,B] USER\n"
-      "                                           set USER's password (read from the terminal\n"
-      "                                           or stdin, never from arguments)\n"
-      "       policy-relayctl --help | --version\n"
-      "\n"
-      "Exit status: 0 ok, 1 the check failed, 2 usage error or command not available.\n",
+      "usage: policy-relayctl [--json] [--config FILE] [--socket PATH] COMMAND ...\n"
+      "  status                      uptime, connections, queue, deliveries and refusals\n"
+      "  usage SENDER                a sender's counts, limits and when they free\n"
+      "  top [N]                     the heaviest senders of the last hour\n"
+      "  suspend SENDER --reason TEXT   refuse the sender's mail and hold its queue\n"
+      "  resume SENDER               lift a suspension; release its held messages\n"
+      "  suspensions                 every suspended sender with the evidence\n"
+      "  queue list | show ID | retry [ID] | hold ID | release ID | delete ID\n"
+      "  reload                      re-read configuration, users, directory, certificate\n"
+      "  accounts check              report breaches of POLICY I.1-I.4 in senders.directory\n"
+      "  accounts suggest NAME       free alternatives for a taken name\n"
+      "  check-config FILE           validate a configuration file\n"
+      "  passwd [--file USERS | --config FILE] [--aliases A,B] USER\n"
+      "                              set USER's password (from the terminal or stdin)\n"
+      "  --help | --version\n"
+      "--json prints results as JSON; --config defaults to /etc/policy-relay/policy-relay.toml\n"
+      "and names the admin socket unless --socket is given.\n"
+      "Exit status: 0 ok, 1 the command failed or was refused, 2 usage error.\n",
       out);
 }
 
@@ -69,11 +82,42 @@ int main(int argc, char** argv) {
   if (command == "passwd") {
     return policy_relay::ctl::passwd(argc, argv, "/etc/policy-relay/policy-relay.toml");
   }
-  if (!command.empty() && command.front() == '-') {
-    std::fprintf(stderr, "policy-relayctl: unknown option '%s'\n", argv[1]);
+  policy_relay::ctl::Globals globals;
+  int next = 1;
+  for (; next < argc; ++next) {
+    const std::string_view option = argv[next];
+    if (option == "--json") {
+      globals.json = true;
+    } else if ((option == "--config" || option == "--socket") && next + 1 < argc) {
+      (option == "--config" ? globals.config : globals.socket) = argv[++next];
+    } else if (!option.empty() && option.front() == '-') {
+      std::fprintf(stderr, "policy-relayctl: unknown option '%s'\n", argv[next]);
+      print_usage(stderr);
+      return kUsage;
+    } else {
+      break;
+    }
+  }
+  if (next >= argc) {
     print_usage(stderr);
     return kUsage;
   }
-  std::fprintf(stderr, "policy-relayctl: '%s' is not available in this version\n", argv[1]);
+  const std::string name = argv[next];
+  const std::vector<std::string> words(argv + next + 1, argv + argc);
+  if (name == "check-config" && words.size() == 1) {
+    return check_config(words[0].c_str());
+  }
+  if (name == "accounts") {
+    return policy_relay::ctl::run_accounts_command(globals, words);
+  }
+  static const std::string_view kDaemonCommands[] = {"status", "usage", "top",         "suspend",
+                                                     "resume", "queue", "suspensions", "reload"};
+  for (std::string_view known : kDaemonCommands) {
+    if (name == known) {
+      return policy_relay::ctl::run_daemon_command(globals, name, words);
+    }
+  }
+  std::fprintf(stderr, "policy-relayctl: unknown command '%s'\n", name.c_str());
+  print_usage(stderr);
   return kUsage;
 }

@@ -164,6 +164,10 @@ asio::awaitable<void> Scheduler::worker() {
 asio::awaitable<void> Scheduler::release(Entry entry) {
   const Pacing& pacing = config_.pacing;
   const std::string identity = entry.identity;
+  if (park_if_held(entry, identity)) {
+    paced_.granted(identity);  // its next message may be looked at
+    co_return;
+  }
   const std::uint32_t limit = pacing.limit ? pacing.limit(identity) : 0;
   if (limit == 0 || pacing.store == nullptr) {
     paced_.granted(identity);  // no longer limited (a reload): nothing to count
@@ -191,6 +195,9 @@ asio::awaitable<void> Scheduler::release(Entry entry) {
       }
     }
     paced_.refused(std::move(entry), Clock::now() + wait);
+    if (!result.error && on_rate_hit_) {
+      on_rate_hit_(identity);
+    }
     wake_one();  // an idle worker may need an earlier wake-up
     co_return;
   }
@@ -208,6 +215,13 @@ asio::awaitable<void> Scheduler::release(Entry entry) {
 }
 
 asio::awaitable<void> Scheduler::deliver(Entry entry) {
+  const std::string id = entry.id;
+  active_ids_.insert(id);
+  co_await deliver_loaded(std::move(entry));
+  active_ids_.erase(id);
+}
+
+asio::awaitable<void> Scheduler::deliver_loaded(Entry entry) {
   if (!entry.message) {
     spool::StoredMessage loaded;
     if (auto ec = spool_.load(entry.id, loaded)) {
@@ -218,6 +232,10 @@ asio::awaitable<void> Scheduler::deliver(Entry entry) {
       co_return;  // left in the spool: recovery sets it aside at the next start
     }
     entry.message = std::move(loaded);
+  }
+  if (park_if_held(entry, policy::sender_identity(entry.message->envelope.auth_user,
+                                                  entry.message->envelope.sender))) {
+    co_return;
   }
   const spool::StoredMessage& message = *entry.message;
   const std::unordered_set<std::string> done(message.done_recipients.begin(),

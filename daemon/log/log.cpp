@@ -107,6 +107,42 @@ bool is_json_line(const std::string& line) {
   return !line.empty() && line.front() == '{';
 }
 
+// recent_count(): per event name, one counter per second of the last minute, each stamped with
+// the second it counts (a stale bucket is reset by the first event of its new second).
+constexpr std::array<std::string_view, 5> kTallied{"accept", "deliver", "reject", "defer",
+                                                   "bounce"};
+struct SecondBucket {
+  std::atomic<std::int64_t> second{0};
+  std::atomic<std::uint64_t> count{0};
+};
+std::array<std::array<SecondBucket, 60>, kTallied.size()> tallies;
+
+std::int64_t steady_second() {
+  return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+int tally_index(std::string_view name) {
+  for (std::size_t i = 0; i < kTallied.size(); ++i) {
+    if (kTallied[i] == name) {
+      return static_cast<int>(i);
+    }
+  }
+  return -1;
+}
+
+void tally(int index) {
+  const std::int64_t second = steady_second();
+  SecondBucket& bucket =
+      tallies[static_cast<std::size_t>(index)][static_cast<std::size_t>(second % 60)];
+  std::int64_t stamped = bucket.second.load(std::memory_order_relaxed);
+  if (stamped != second && bucket.second.compare_exchange_strong(stamped, second)) {
+    bucket.count.store(0, std::memory_order_relaxed);
+  }
+  bucket.count.fetch_add(1, std::memory_order_relaxed);
+}
+
 }  // namespace
 
 void init(const config::LogConfig& config) {
@@ -154,11 +190,30 @@ void flush() {
   logger()->flush();
 }
 
+std::uint64_t recent_count(std::string_view name) {
+  const int index = tally_index(name);
+  if (index < 0) {
+    return 0;
+  }
+  const std::int64_t now = steady_second();
+  std::uint64_t total = 0;
+  for (const SecondBucket& bucket : tallies[static_cast<std::size_t>(index)]) {
+    if (bucket.second.load(std::memory_order_relaxed) > now - 60) {
+      total += bucket.count.load(std::memory_order_relaxed);
+    }
+  }
+  return total;
+}
+
 bool enabled(Level level) {
   return static_cast<int>(level) >= minimum_level.load(std::memory_order_relaxed);
 }
 
-Event::Event(std::string_view name, Level level) : level_(level), enabled_(enabled(level)) {
+Event::Event(std::string_view name, Level level)
+    : level_(level), enabled_(enabled(level)), tallied_(tally_index(name)) {
+  if (tallied_ >= 0) {
+    tally(tallied_);
+  }
   if (!enabled_) {
     return;
   }

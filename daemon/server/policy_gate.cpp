@@ -7,8 +7,13 @@ namespace asio = boost::asio;
 
 namespace policy_relay::server {
 
-PolicyGate::PolicyGate(policy::Engine& engine, std::uint64_t session, std::string client_address)
-    : engine_(engine), session_(session), client_address_(std::move(client_address)) {}
+PolicyGate::PolicyGate(policy::Engine& engine, std::uint64_t session, std::string client_address,
+                       const policy::SenderStanding* standing, policy::SenderActivity* activity)
+    : engine_(engine),
+      standing_(standing),
+      activity_(activity),
+      session_(session),
+      client_address_(std::move(client_address)) {}
 
 void PolicyGate::log_refusal(std::uint64_t session, std::string_view client, std::string_view from,
                              const smtp::Reply& reply, std::string_view rule,
@@ -29,7 +34,40 @@ smtp::Reply PolicyGate::refusal(const policy::Verdict& verdict) {
   smtp::Reply reply{verdict.code, verdict.enhanced, verdict.text};
   log_refusal(session_, client_address_, transaction_.sender, reply, verdict.rule, verdict.clause,
               verdict.reference);
+  if (activity_ != nullptr) {
+    activity_->on_refusal(transaction_.identity, verdict);
+  }
   return reply;
+}
+
+// POLICY III.1, IV.2, IV.3: suspended and disabled senders go no further; leave is logged.
+std::optional<smtp::Reply> PolicyGate::standing_refusal() {
+  if (standing_ == nullptr) {
+    return std::nullopt;
+  }
+  const policy::SenderStanding::Result standing = standing_->on_mail(transaction_);
+  if (!standing.verdict.accepted()) {
+    const policy::Verdict& verdict = standing.verdict;
+    smtp::Reply reply{verdict.code, verdict.enhanced, verdict.text};
+    log_refusal(session_, client_address_, transaction_.sender, reply, verdict.rule,
+                verdict.clause);
+    return reply;
+  }
+  if (standing.leave != nullptr) {
+    log::Event("account_leave")
+        .add("session", session_)
+        .add("from", transaction_.sender)
+        .add("clause", "IV.3")
+        .add("until", standing.leave->until)
+        .add("owner", standing.leave->owner);
+  }
+  return std::nullopt;
+}
+
+void PolicyGate::accepted() {
+  if (activity_ != nullptr) {
+    activity_->on_accept(transaction_.identity, transaction_.recipients);
+  }
 }
 
 asio::awaitable<smtp::Reply> PolicyGate::on_mail(const smtp::ServerProtocol::Action& action) {
@@ -43,6 +81,9 @@ asio::awaitable<smtp::Reply> PolicyGate::on_mail(const smtp::ServerProtocol::Act
   transaction_.recipients.clear();
   transaction_.declared_size = action.declared_size;
   transaction_.message_size = 0;
+  if (auto refused = standing_refusal()) {
+    co_return *refused;
+  }
   const policy::Verdict verdict = co_await engine_.on_mail(state_, transaction_);
   if (!verdict.accepted()) {
     co_return refusal(verdict);

@@ -43,7 +43,15 @@ void log_exception(std::string_view where, std::exception_ptr error) {
 }  // namespace
 
 Server::Server(asio::io_context& io, config::ConfigPtr config, SessionServices services)
-    : io_(io), config_(std::move(config)), services_(services) {}
+    : io_(io),
+      generation_(std::make_shared<Generation>(Generation{std::move(config), services, {}})) {}
+
+Server::Server(asio::io_context& io, GenerationPtr generation)
+    : io_(io), generation_(std::move(generation)) {}
+
+void Server::replace(GenerationPtr generation) {
+  generation_ = std::move(generation);
+}
 
 void Server::bind(const config::ListenAddress& listen, bool implicit_tls) {
   const tcp::endpoint endpoint(asio::ip::make_address(listen.host), listen.port);
@@ -58,15 +66,16 @@ void Server::bind(const config::ListenAddress& listen, bool implicit_tls) {
   acceptor->listen(asio::socket_base::max_listen_connections);
   log::Event("listening")
       .add("address", format_endpoint(acceptor->local_endpoint()))
-      .add("tls", implicit_tls ? "implicit" : (services_.tls != nullptr ? "starttls" : "none"));
+      .add("tls", implicit_tls ? "implicit"
+                               : (generation_->services.tls != nullptr ? "starttls" : "none"));
   acceptors_.emplace_back(std::move(acceptor), implicit_tls);
 }
 
 void Server::start() {
-  for (const auto& listen : config_->server.listen) {
+  for (const auto& listen : generation_->config->server.listen) {
     bind(listen, false);
   }
-  for (const auto& listen : config_->server.listen_tls) {
+  for (const auto& listen : generation_->config->server.listen_tls) {
     bind(listen, true);  // RFC 8314 3.3: implicit TLS (submissions, port 465)
   }
   for (auto& [acceptor, implicit_tls] : acceptors_) {
@@ -99,7 +108,8 @@ asio::awaitable<void> Server::accept_loop(tcp::acceptor& acceptor, bool implicit
 
 void Server::launch(tcp::socket socket, const tcp::endpoint& remote, bool implicit_tls) {
   const std::string address = remote.address().to_string();
-  const auto& limits = config_->server;
+  const GenerationPtr generation = generation_;
+  const auto& limits = generation->config->server;
   if (sessions_.size() >= limits.max_connections) {
     refuse(std::move(socket), remote, "max_connections", "Too many connections, try again later");
     return;
@@ -111,8 +121,9 @@ void Server::launch(tcp::socket socket, const tcp::endpoint& remote, bool implic
     return;
   }
   ++per_ip;
-  auto session = std::make_shared<Session>(std::move(socket), remote, config_, services_,
-                                           next_session_number_++, implicit_tls);
+  auto session =
+      std::make_shared<Session>(std::move(socket), remote, generation->config, generation->services,
+                                next_session_number_++, implicit_tls, generation);
   sessions_.push_front(session);
   const auto position = sessions_.begin();
   asio::co_spawn(io_, session->run(), [this, position, address](std::exception_ptr error) {
@@ -128,7 +139,8 @@ void Server::launch(tcp::socket socket, const tcp::endpoint& remote, bool implic
 void Server::refuse(tcp::socket socket, const tcp::endpoint& remote, std::string_view rule,
                     std::string_view text) {
   log::Event("reject").add("client", format_endpoint(remote)).add("rule", rule).add("code", 421);
-  std::string reply = "421 4.7.0 " + config_->server.hostname + " " + std::string(text) + "\r\n";
+  std::string reply =
+      "421 4.7.0 " + generation_->config->server.hostname + " " + std::string(text) + "\r\n";
   asio::co_spawn(io_, send_and_close(std::move(socket), std::move(reply)), asio::detached);
 }
 

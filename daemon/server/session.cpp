@@ -64,8 +64,9 @@ std::int64_t unix_now() {
 
 Session::Session(asio::ip::tcp::socket socket, const asio::ip::tcp::endpoint& remote,
                  config::ConfigPtr config, SessionServices& services, std::uint64_t number,
-                 bool implicit_tls)
-    : stream_(std::make_unique<SessionStream>(std::move(socket))),
+                 bool implicit_tls, std::shared_ptr<const void> owner)
+    : owner_(std::move(owner)),
+      stream_(std::make_unique<SessionStream>(std::move(socket))),
       timer_(stream_->socket().get_executor()),
       config_(std::move(config)),
       services_(services),
@@ -73,7 +74,7 @@ Session::Session(asio::ip::tcp::socket socket, const asio::ip::tcp::endpoint& re
       client_address_(remote_address(remote, false)),
       client_endpoint_(remote_address(remote, true)),
       protocol_(protocol_config(*config_, services, implicit_tls)),
-      policy_(services.policy, number, client_address_),
+      policy_(services.policy, number, client_address_, services.standing, services.activity),
       started_(std::chrono::steady_clock::now()),
       implicit_tls_(implicit_tls),
       trusted_(services.trusted_networks != nullptr &&
@@ -256,6 +257,7 @@ asio::awaitable<void> Session::handle_data_end(const smtp::ServerProtocol::Actio
   }
   policy_.log_quota_warnings();
   after_accept();
+  policy_.accepted();
   policy_.reset();
   protocol_.resolve({250, "2.0.0", "Ok: queued as " + envelope_.id});
 

@@ -122,6 +122,8 @@ struct SendersConfig {
   std::vector<std::string> domains{"edomex.gob.mx"};  // lower-cased
   std::uint32_t max_local_part_length = 20;           // characters (UTF-8 code points)
   FromMismatchAction from_mismatch_action = FromMismatchAction::log;  // POLICY VII.1
+  // The account directory (POLICY I.2-I.4, III.1, IV.3): "" = none (every sender is active).
+  std::string directory;
 };
 
 // What an advice rule does with a message it advises on (POLICY VI.11, VI.12). Each action
@@ -220,6 +222,21 @@ struct LogConfig {
   std::uint32_t max_files = 10;
 };
 
+// [abuse]: automatic suspension (POLICY IV.2). 0 disables a trigger.
+struct AbuseConfig {
+  std::uint32_t refusals = 50;                          // policy refusals of one sender ...
+  Duration refusals_window = std::chrono::minutes(10);  // ... within this window
+  std::uint32_t rate_hits_per_hour = 10;           // times the per-minute limit was hit in one hour
+  std::uint32_t public_recipients_per_hour = 200;  // recipients at public providers in one hour
+};
+
+// [admin]: the control socket policy-relayctl talks to (JSON lines).
+struct AdminConfig {
+  std::string socket = "/run/policy-relay/admin.sock";  // mode 0660, the service's group
+  // Extension: how long one request may take to arrive and its reply to leave.
+  Duration request_timeout = std::chrono::seconds(10);
+};
+
 struct MessagesConfig {
   std::string language = "en";  // en | es
 };
@@ -238,6 +255,8 @@ struct Config {
   SpoolConfig spool;
   UpstreamConfig upstream;
   LogConfig log;
+  AbuseConfig abuse;
+  AdminConfig admin;
   MessagesConfig messages;
 };
 

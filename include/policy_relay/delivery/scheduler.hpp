@@ -9,6 +9,7 @@
 #include <list>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -80,6 +81,36 @@ class Scheduler final : public policy::SenderBacklog {
   std::size_t backlog(std::string_view identity) const { return paced_.backlog(identity); }
   std::size_t backlog_of(std::string_view identity) const override { return backlog(identity); }
 
+  // --- the operator's queue (scheduler_admin.cpp; `policy-relayctl queue ...`) -------------
+  // Whether a message must wait instead of being delivered: held by the operator (queue hold)
+  // or its sender suspended (POLICY IV.2). Asked when a message is about to be handed to the
+  // upstream; a held message stays in the spool, parked, until released.
+  using HoldCheck = std::function<bool(const std::string& id, std::string_view identity)>;
+  void set_hold_check(HoldCheck check) { hold_check_ = std::move(check); }
+  // A sender's pacing window was full (the rate limit was hit in queue mode).
+  void set_on_rate_hit(std::function<void(const std::string& identity)> hook) {
+    on_rate_hit_ = std::move(hook);
+  }
+
+  struct EntryView {
+    std::string id;
+    std::string state;  // ready | paced | deferred | active | held
+    std::uint32_t attempts = 0;
+    std::int64_t next_attempt_ms = -1;  // deferred: from now
+  };
+  std::vector<EntryView> snapshot() const;
+  bool contains(const std::string& id) const;
+  // Parks a waiting message at once (ready or deferred); false when it is not waiting.
+  bool hold_now(const std::string& id);
+  // Releases parked messages for which `matches(id, identity)` holds; returns how many.
+  std::size_t release_held(
+      const std::function<bool(const std::string&, std::string_view)>& matches);
+  // Makes deferred messages due now: one ("" = all); returns how many.
+  std::size_t retry_now(const std::string& id);
+  enum class RemoveResult { removed, not_found, in_delivery };
+  // Takes a waiting or parked message out of the queue and the spool (no DSN).
+  RemoveResult remove(const std::string& id);
+
  private:
   using Entry = QueuedMessage;
   using Clock = std::chrono::steady_clock;
@@ -88,6 +119,9 @@ class Scheduler final : public policy::SenderBacklog {
   boost::asio::awaitable<void> worker();
   boost::asio::awaitable<void> release(Entry entry);
   boost::asio::awaitable<void> deliver(Entry entry);
+  boost::asio::awaitable<void> deliver_loaded(Entry entry);
+  // Parks `entry` when hold_check_ says so; true when it did.
+  bool park_if_held(Entry& entry, std::string_view identity);
   boost::asio::awaitable<void> bounce(const spool::StoredMessage& original,
                                       const std::vector<upstream::RecipientResult>& failed,
                                       bool expired);
@@ -108,6 +142,10 @@ class Scheduler final : public policy::SenderBacklog {
   bool paced_turn_ = false;  // workers alternate between ready_ and paced_ when both have work
   std::multimap<Clock::time_point, Entry> deferred_;
   std::list<boost::asio::steady_timer*> idle_workers_;
+  std::map<std::string, Entry> held_;  // parked by hold_check_
+  std::set<std::string> active_ids_;   // being handed to the upstream now
+  HoldCheck hold_check_;
+  std::function<void(const std::string&)> on_rate_hit_;
   std::size_t active_ = 0;
   std::size_t running_workers_ = 0;
   bool stopping_ = false;

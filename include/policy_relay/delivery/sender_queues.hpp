@@ -57,6 +57,15 @@ class SenderQueues {
   // Messages of `identity` not yet released: waiting, plus the head a worker is asking for.
   std::size_t backlog(std::string_view identity) const;
   std::size_t size() const { return waiting_; }
+  // Every waiting message, sender by sender (the operator's queue listing).
+  template <typename Visit>
+  void for_each(Visit visit) const {
+    for (const auto& [identity, sender] : senders_) {
+      for (const QueuedMessage& message : sender.waiting) {
+        visit(message);
+      }
+    }
+  }
   std::size_t senders() const { return senders_.size(); }
 
  private:

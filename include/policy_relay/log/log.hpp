@@ -24,6 +24,10 @@ void flush();
 
 bool enabled(Level level);
 
+// How many `name` events were logged in the last 60 s (at any level, logged or filtered), for
+// the events operators watch: accept, deliver, reject, defer, bounce; 0 for any other name.
+std::uint64_t recent_count(std::string_view name);
+
 class Event {
  public:
   explicit Event(std::string_view name, Level level = Level::info);
@@ -47,6 +51,7 @@ class Event {
  private:
   Level level_;
   bool enabled_;
+  int tallied_;  // index of a recent_count() event name, -1 for the others
   // The whole line being built: kv "TS level=L event=NAME k=v ..."; json "{\"ts\":...,\"k\":v"
   // without the closing '}'. The timestamp is taken when the Event is constructed.
   std::string line_;

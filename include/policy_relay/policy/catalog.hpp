@@ -40,6 +40,8 @@ class Catalog {
   std::string authentication_failed() const;                  // 535 5.7.8
   std::string authentication_locked() const;                  // 421 4.7.0
   std::string sender_not_owned(std::string_view user) const;  // 550 5.7.1
+  std::string account_disabled() const;                       // 550 5.7.1, III.1
+  std::string sender_suspended() const;                       // 550 5.7.1, IV.2
   std::string too_many_visible_recipients(std::size_t visible,
                                           std::uint32_t threshold) const;    // VI.11
   std::string uncompressed_attachment(std::uint64_t threshold_bytes) const;  // VI.12

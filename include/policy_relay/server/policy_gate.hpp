@@ -10,6 +10,7 @@
 
 #include "policy_relay/mime/message_analysis.hpp"
 #include "policy_relay/policy/engine.hpp"
+#include "policy_relay/policy/sender_standing.hpp"
 #include "policy_relay/policy/transaction.hpp"
 #include "policy_relay/smtp/reply.hpp"
 #include "policy_relay/smtp/server_protocol.hpp"
@@ -26,7 +27,11 @@ namespace policy_relay::server {
 // its reservations go when the session goes.
 class PolicyGate {
  public:
-  PolicyGate(policy::Engine& engine, std::uint64_t session, std::string client_address);
+  // `standing` (suspensions, account directory) is asked at MAIL before the chain; `activity`
+  // hears of every refusal by the chain and every accepted message. Both may be null.
+  PolicyGate(policy::Engine& engine, std::uint64_t session, std::string client_address,
+             const policy::SenderStanding* standing = nullptr,
+             policy::SenderActivity* activity = nullptr);
 
   // MAIL (the protocol's pending mail action): 250 2.1.0 or the policy's refusal.
   boost::asio::awaitable<smtp::Reply> on_mail(const smtp::ServerProtocol::Action& action);
@@ -58,6 +63,8 @@ class PolicyGate {
   // After a successful commit: adds reference= and exception_rules= to the accept event when
   // an exception let the message through (POLICY VI.3: every decision it changes is logged).
   void describe_accept(log::Event& accept);
+  // After the accept event: tells the SenderActivity (abuse detector, `top`).
+  void accepted();
   // After the accept event: a quota_warning event for each daily-quota threshold (80 %, 95 %)
   // the message crossed.
   void log_quota_warnings();
@@ -89,8 +96,11 @@ class PolicyGate {
 
  private:
   smtp::Reply refusal(const policy::Verdict& verdict);
+  std::optional<smtp::Reply> standing_refusal();
 
   policy::Engine& engine_;
+  const policy::SenderStanding* standing_;
+  policy::SenderActivity* activity_;
   std::uint64_t session_;
   std::string client_address_;
   policy::Transaction transaction_;

@@ -16,12 +16,28 @@
 
 namespace policy_relay::server {
 
+// What a reload replaces: the configuration and the per-configuration services built from it
+// (policy engine, TLS context, authenticator, account directory). A session keeps the
+// generation it started with until it ends; new sessions get the newest.
+struct Generation {
+  config::ConfigPtr config;
+  SessionServices services;
+  std::shared_ptr<const void> resources;  // owns what `services` points to, when not shared
+};
+using GenerationPtr = std::shared_ptr<Generation>;
+
 // The listeners and the set of live sessions. Enforces server.max_connections and
 // server.max_connections_per_ip ("421 4.7.0" to the connection over a limit) and runs the
 // graceful stop (SIGTERM).
 class Server {
  public:
   Server(boost::asio::io_context& io, config::ConfigPtr config, SessionServices services);
+  Server(boost::asio::io_context& io, GenerationPtr generation);
+
+  // Reload: new connections get `generation`; sessions in flight keep theirs. Listen addresses
+  // are not re-bound (that needs a restart).
+  void replace(GenerationPtr generation);
+  const GenerationPtr& generation() const { return generation_; }
 
   // Binds every address of server.listen and server.listen_tls (throws std::system_error at
   // start-up when one cannot be bound) and starts accepting. Logs `listening` with the bound
@@ -48,8 +64,7 @@ class Server {
               bool implicit_tls);
 
   boost::asio::io_context& io_;
-  config::ConfigPtr config_;
-  SessionServices services_;
+  GenerationPtr generation_;
   // With whether each listens for implicit TLS (server.listen_tls).
   std::vector<std::pair<std::unique_ptr<boost::asio::ip::tcp::acceptor>, bool>> acceptors_;
   std::list<std::shared_ptr<Session>> sessions_;

@@ -38,6 +38,8 @@ struct SessionServices {
   auth::Authenticator* authenticator = nullptr;         // null: AUTH not offered
   const auth::NetworkList* trusted_networks = nullptr;  // null: nobody is trusted
   AdviceNotifier* notifier = nullptr;  // null: advice action "notify" sends nothing (tests)
+  const policy::SenderStanding* standing = nullptr;  // null: no directory, no suspensions
+  policy::SenderActivity* activity = nullptr;        // null: no abuse detector
 };
 
 class SessionStream;
@@ -51,9 +53,11 @@ class Session : public std::enable_shared_from_this<Session> {
   // `remote`: the client as accept() reported it (no getpeername() per connection).
   // `implicit_tls`: the connection came to server.listen_tls (RFC 8314): the TLS handshake
   // comes before the greeting.
+  // `owner` keeps `config` and what `services` points to alive while the session runs (a
+  // reload swaps them for new sessions only).
   Session(boost::asio::ip::tcp::socket socket, const boost::asio::ip::tcp::endpoint& remote,
           config::ConfigPtr config, SessionServices& services, std::uint64_t number,
-          bool implicit_tls = false);
+          bool implicit_tls = false, std::shared_ptr<const void> owner = {});
   ~Session();
 
   boost::asio::awaitable<void> run();
@@ -83,6 +87,7 @@ class Session : public std::enable_shared_from_this<Session> {
   std::chrono::milliseconds current_timeout() const;
   void log_refusal(const smtp::Reply& reply, std::string_view rule, std::string_view clause);
 
+  std::shared_ptr<const void> owner_;  // first: destroyed last
   std::unique_ptr<SessionStream> stream_;
   boost::asio::steady_timer timer_;
   config::ConfigPtr config_;
