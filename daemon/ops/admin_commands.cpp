@@ -79,8 +79,11 @@ void Operations::register_commands() {
     const server::GenerationPtr generation = server_->generation();
     const policy::SenderPolicy& policy = generation->services.policy.senders().find(identity);
     const auto now = parts_.clock.now();
-    const policy::Usage minute =
-        co_await parts_.counters.usage(identity, policy::Counter::messages_per_minute, now);
+    // rate_action = "queue" paces releases to the upstream; the others count accepted messages.
+    const bool paced = policy.limits.rate_action == config::RateAction::queue;
+    const policy::Counter rate_counter =
+        paced ? policy::Counter::releases_per_minute : policy::Counter::messages_per_minute;
+    const policy::Usage minute = co_await parts_.counters.usage(identity, rate_counter, now);
     const policy::Usage day =
         co_await parts_.counters.usage(identity, policy::Counter::recipients_per_day, now);
     const auto& limits = policy.limits;
@@ -90,6 +93,7 @@ void Operations::register_commands() {
     json::object result{
         {"sender", identity},
         {"messages_last_minute", minute.used},
+        {"messages_counted", paced ? "released to the upstream" : "accepted"},
         {"messages_per_minute", limits.messages_per_minute},
         {"messages_remaining", remaining(limits.messages_per_minute, minute.used)},
         {"messages_frees_at", minute.used ? unix_seconds(minute.next_free) : 0},

@@ -44,6 +44,13 @@ def relayd_path():
     return path
 
 
+def ctl_path():
+    path = os.environ.get("POLICY_RELAYCTL", "")
+    if not path or not os.access(path, os.X_OK):
+        raise RuntimeError(f"POLICY_RELAYCTL={path!r} is not an executable policy-relayctl")
+    return path
+
+
 def _die_with_parent():
     """preexec_fn: the child gets SIGKILL when the test process dies, so no relay or capture
     upstream outlives a crashed or killed test run (Linux prctl PR_SET_PDEATHSIG)."""
@@ -366,6 +373,7 @@ class Relay:
         self.log_path = os.path.join(self.temp_dir, "relay.log")
         self.delivered_directory = os.path.join(self.temp_dir, "delivered")
         self.config_path = os.path.join(self.temp_dir, "policy-relay.toml")
+        self.admin_socket = os.path.join(self.temp_dir, "admin.sock")
         base = {
             "server": {"listen": ["127.0.0.1:0"], "hostname": "relay.test"},
             "spool": {"directory": self.spool_directory, "retry_min": "1s", "retry_max": "2s"},
@@ -375,6 +383,7 @@ class Relay:
             "state": {"directory": self.state_directory},
             "upstream": {},
             "log": {"file": self.log_path, "format": "kv", "level": "info"},
+            "admin": {"socket": self.admin_socket},
         }
         if mode == "directory":
             os.makedirs(self.delivered_directory, exist_ok=True)
@@ -387,6 +396,7 @@ class Relay:
         self.process = None
         self.port = None
         self.starts = 0
+        self.env = None  # the daemon's environment (None: the test's)
         self._run_log_offset = 0
         self._failed = False
         self.write_config()
@@ -421,7 +431,7 @@ class Relay:
         self._run_log_offset = os.path.getsize(self.log_path) if os.path.exists(self.log_path) else 0
         self.stderr_path = os.path.join(self.temp_dir, f"relayd.stderr.{self.starts}")
         with open(self.stderr_path, "wb") as stderr:
-            self.process = subprocess.Popen([relayd_path(), "--config", self.config_path],
+            self.process = subprocess.Popen([relayd_path(), "--config", self.config_path], env=self.env,
                                             stdin=subprocess.DEVNULL, stdout=stderr, stderr=stderr,
                                             preexec_fn=_die_with_parent)
 
@@ -480,6 +490,22 @@ class Relay:
                 return file.read()
         except (OSError, AttributeError):
             return ""
+
+    # -- policy-relayctl -------------------------------------------------------------------------
+
+    def ctl(self, *args, json_output=False, check=True, stdin=None, timeout=30):
+        """Runs policy-relayctl against this relay's admin socket: (exit code, stdout, stderr);
+        with json_output the parsed --json document instead of stdout."""
+        command = [ctl_path(), "--socket", self.admin_socket, "--config", self.config_path]
+        if json_output:
+            command.append("--json")
+        result = subprocess.run(command + list(args), input=stdin, capture_output=True,
+                                text=True, timeout=timeout)
+        if check:
+            assert result.returncode == 0, (f"policy-relayctl {' '.join(args)} exited with "
+                                            f"{result.returncode}:\n{result.stdout}{result.stderr}")
+        output = json.loads(result.stdout) if json_output and result.stdout.strip() else result.stdout
+        return result.returncode, output, result.stderr
 
     # -- log ------------------------------------------------------------------------------------
 
