@@ -102,8 +102,10 @@ class ReloadTest(unittest.TestCase):
 class CtlTest(unittest.TestCase):
     def test_every_daemon_command_human_and_json(self):
         # The upstream defers every recipient: messages stay queued for the queue commands.
+        # rate_action "defer": messages_per_minute counts accepted messages (usage shows them).
         with CaptureUpstream(rcpt=["*=451 4.3.0 later"]) as upstream, Relay(upstream=upstream, config={
-                "spool": {"retry_min": "1h", "retry_max": "2h"}}) as relay:
+                "spool": {"retry_min": "1h", "retry_max": "2h"},
+                "limits": {"rate_action": "defer"}}) as relay:
             client = ehlo(relay)
             self.addCleanup(client.close)
             ids = [queued_id(send(client, SENDER, ["x@example.org", "y@example.org"], f"q{n}"))
