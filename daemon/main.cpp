@@ -9,7 +9,9 @@
 #include <csignal>
 #include <cstdio>
 #include <exception>
+#include <fstream>
 #include <memory>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 
@@ -21,6 +23,7 @@
 #include "policy_relay/policy/clock.hpp"
 #include "policy_relay/policy/engine.hpp"
 #include "policy_relay/policy/local_counter_store.hpp"
+#include "policy_relay/policy/redis_counter_store.hpp"
 #include "policy_relay/policy/sender_policy.hpp"
 #include "policy_relay/server/advice_notifier.hpp"
 #include "policy_relay/server/server.hpp"
@@ -129,6 +132,86 @@ asio::awaitable<void> handle_signals(asio::io_context& io, ops::Operations& oper
   io.stop();
 }
 
+std::unique_ptr<policy::LocalCounterStore> open_local_counters(
+    const config::Config& config, asio::io_context& io,
+    const policy::CounterTable::Specs& windows) {
+  policy::LocalCounterStore::Options options;
+  options.windows = windows;
+  auto store = std::make_unique<policy::LocalCounterStore>(config.state.directory,
+                                                           io.get_executor(), options);
+  const auto stats = store->stats();
+  log::Event("counters_recovered", stats.replay.torn_bytes || stats.replay.skipped_bytes
+                                       ? log::Level::warn
+                                       : log::Level::info)
+      .add("senders", static_cast<std::uint64_t>(stats.table.keys))
+      .add("buckets", static_cast<std::uint64_t>(stats.table.buckets))
+      .add("torn_bytes", stats.replay.torn_bytes)
+      .add("damaged_bytes", stats.replay.skipped_bytes);
+  return store;
+}
+
+// The first line of the file, without its line end (start-up: throws when unreadable).
+std::string read_secret(const std::string& path) {
+  std::ifstream file(path);
+  std::string line;
+  if (!file || !std::getline(file, line)) {
+    throw std::runtime_error("cannot read state.redis_password_file " + path);
+  }
+  if (!line.empty() && line.back() == '\r') {
+    line.pop_back();
+  }
+  return line;
+}
+
+// [state] backend = "redis" (issue 7): counters shared by every relay of a cluster. While Redis
+// is unreachable, redis_unavailable = "local" counts in `fallback`; either way the outage is
+// logged at level error when it begins and every redis_alert_interval while it lasts.
+policy::RedisCounterStore::Options redis_options(const config::Config& config,
+                                                 const policy::CounterTable::Specs& windows,
+                                                 policy::CounterStore* fallback) {
+  const config::StateConfig& state = config.state;
+  policy::RedisCounterStore::Options options;
+  if (std::string error = policy::parse_redis_url(state.redis_url, options.connection.endpoint);
+      !error.empty()) {
+    throw std::runtime_error("state.redis_url: " + error);  // the loader checked it already
+  }
+  if (!state.redis_password_file.empty()) {
+    options.connection.password = read_secret(state.redis_password_file);
+  }
+  options.connection.connect_timeout = state.redis_connect_timeout;
+  options.connection.command_timeout = state.redis_timeout;
+  options.key_prefix = state.redis_key_prefix;
+  options.windows = windows;
+  options.reservation_ttl = state.redis_reservation_ttl;
+  options.alert_interval = state.redis_alert_interval;
+  options.fallback = fallback;
+  const std::string where = policy::describe(options.connection.endpoint);
+  const std::string_view mode = fallback != nullptr ? "local" : "defer";
+  options.report = [where, mode](const policy::RedisAlert& alert) {
+    using Kind = policy::RedisAlert::Kind;
+    if (alert.kind == Kind::restored) {
+      log::Event("redis_restored", log::Level::warn)
+          .add("redis", where)
+          .add("failed_operations", alert.failed_operations);
+      return;
+    }
+    log::Event("redis_unavailable", log::Level::error)
+        .add("redis", where)
+        .add("fallback", mode)
+        .add("reminder", alert.kind == Kind::still_unavailable ? "yes" : "no")
+        .add("failed_operations", alert.failed_operations)
+        .add("reason", alert.reason)
+        .add("detail", mode == "local" ? "counting locally: limits hold per relay, not in total"
+                                       : "counted commands get 451 4.3.0");
+  };
+  log::Event("counters")
+      .add("backend", "redis")
+      .add("redis", where)
+      .add("fallback", mode)
+      .add("key_prefix", state.redis_key_prefix);
+  return options;
+}
+
 int run(const Options& options) {
   auto config = std::make_shared<const config::Config>(config::load_file(options.config_path));
   log::init(config->log);
@@ -137,7 +220,8 @@ int run(const Options& options) {
   // Declared before the event loop so that they outlive it: a session still suspended when the
   // loop is destroyed gives its counter reservations back into a live store.
   policy::SystemClock clock;
-  std::unique_ptr<policy::LocalCounterStore> counters;
+  std::unique_ptr<policy::LocalCounterStore> local_counters;
+  std::unique_ptr<policy::RedisCounterStore> redis_counters;
   // The per-configuration services (engine, TLS, AUTH, directory) live in generations that
   // sessions share; the last ones go with the server, after the event loop.
   std::unique_ptr<server::Server> server;
@@ -146,25 +230,25 @@ int run(const Options& options) {
   auto recovered = spool.recover();
   log::Event("spool_recovered").add("messages", static_cast<std::uint64_t>(recovered.size()));
 
-  // [state] backend = "local": the rate and quota counters (replayed from their journal).
   // limits.rate_window (extension) sets the length of the per-minute windows.
-  policy::LocalCounterStore::Options counter_options;
+  policy::CounterTable::Specs windows = policy::CounterTable::default_specs();
   for (const auto counter :
        {policy::Counter::messages_per_minute, policy::Counter::releases_per_minute}) {
-    counter_options.windows[static_cast<std::size_t>(counter)] =
+    windows[static_cast<std::size_t>(counter)] =
         policy::scaled_window_spec(counter, config->limits.rate_window);
   }
-  counters = std::make_unique<policy::LocalCounterStore>(config->state.directory, io.get_executor(),
-                                                         counter_options);
-  const auto counter_stats = counters->stats();
-  log::Event("counters_recovered",
-             counter_stats.replay.torn_bytes || counter_stats.replay.skipped_bytes
-                 ? log::Level::warn
-                 : log::Level::info)
-      .add("senders", static_cast<std::uint64_t>(counter_stats.table.keys))
-      .add("buckets", static_cast<std::uint64_t>(counter_stats.table.buckets))
-      .add("torn_bytes", counter_stats.replay.torn_bytes)
-      .add("damaged_bytes", counter_stats.replay.skipped_bytes);
+  const bool redis = config->state.backend == config::StateBackend::redis;
+  if (!redis || config->state.redis_unavailable == config::RedisUnavailable::local) {
+    // backend = "local", or the redis backend's fallback: the journal under state.directory.
+    local_counters = open_local_counters(*config, io, windows);
+  }
+  policy::CounterStore* counters = local_counters.get();
+  if (redis) {
+    redis_counters = std::make_unique<policy::RedisCounterStore>(
+        io.get_executor(), redis_options(*config, windows, local_counters.get()));
+    redis_counters->start();
+    counters = redis_counters.get();
+  }
 
   auto upstream = upstream::make_upstream(*config, io.get_executor());
   delivery::Scheduler::Config scheduler_config;
@@ -175,7 +259,7 @@ int run(const Options& options) {
   scheduler_config.hostname = config->server.hostname;
   // rate_action = "queue" (POLICY VI.4): each sender's messages_per_minute, exceptions included,
   // from the configuration in force (a reload applies at the next release).
-  scheduler_config.pacing.store = counters.get();
+  scheduler_config.pacing.store = counters;
   scheduler_config.pacing.limit = [&server](const std::string& identity) {
     const server::Generation& current = *server->generation();
     const config::LimitsConfig& limits = current.services.policy.senders().find(identity).limits;
@@ -222,7 +306,12 @@ int run(const Options& options) {
   operations.reset();
   server.reset();
   // The counter journal posts its completions to `io`: let the last ones land while it exists.
-  counters->drain();
+  if (local_counters) {
+    local_counters->drain();
+  }
+  if (redis_counters) {
+    redis_counters->close();  // its socket and timers belong to `io`
+  }
   log::flush();
   return 0;
 }

@@ -12,6 +12,7 @@ namespace {
 constexpr unsigned char record_magic = 0xC5;
 constexpr std::uint8_t type_usage = 1;
 constexpr std::uint8_t type_buckets = 2;
+constexpr std::uint8_t type_mark = 3;
 constexpr std::size_t frame_head = 1 + 1 + 4;  // magic, type, length
 constexpr std::size_t frame_tail = 4;          // crc
 constexpr std::uint32_t max_payload = 1u << 20;
@@ -82,6 +83,20 @@ bool known_counter(std::uint8_t value) {
 // Returns false for a payload this version does not understand.
 bool visit(const Frame& frame, const JournalVisitor& visitor) {
   const std::string_view payload = frame.payload;
+  if (frame.type == type_mark) {
+    if (payload.size() < 8 + 4) {
+      return false;
+    }
+    const auto expires = get<std::int64_t>(payload.data());
+    const auto name_length = get<std::uint32_t>(payload.data() + 8);
+    if (payload.size() - 12 < name_length) {
+      return false;
+    }
+    if (visitor.mark) {
+      visitor.mark(payload.substr(12, name_length), payload.substr(12 + name_length), expires);
+    }
+    return true;
+  }
   if (payload.empty() || !known_counter(static_cast<std::uint8_t>(payload[0]))) {
     return false;
   }
@@ -140,6 +155,17 @@ void encode_buckets(std::string& out, std::string_view key, Counter counter,
   }
   out.append(key);
   finish_record(out, start, type_buckets);
+}
+
+void encode_mark(std::string& out, std::string_view name, std::string_view value,
+                 std::int64_t expires_unix_seconds) {
+  const std::size_t start = out.size();
+  out.append(frame_head, '\0');
+  put<std::int64_t>(out, expires_unix_seconds);
+  put<std::uint32_t>(out, static_cast<std::uint32_t>(name.size()));
+  out.append(name);
+  out.append(value);
+  finish_record(out, start, type_mark);
 }
 
 ReplayStats replay_journal(std::string_view contents, const JournalVisitor& visitor) {

@@ -1,5 +1,7 @@
 #include "policy_relay/policy/counter_store.hpp"
 
+#include <boost/asio/awaitable.hpp>
+
 namespace policy_relay::policy {
 
 // POLICY VI.4: messages per minute over a rolling 60 s, recipients per day over a rolling 24 h
@@ -24,6 +26,19 @@ std::chrono::seconds resolution_of(Counter counter) {
       break;
   }
   return std::chrono::seconds(1);
+}
+
+boost::asio::awaitable<MarkResult> CounterStore::put_mark(std::string_view, std::string_view,
+                                                          std::chrono::seconds, bool, TimePoint) {
+  co_return MarkResult{false, std::make_error_code(std::errc::operation_not_supported)};
+}
+
+boost::asio::awaitable<MarkLookup> CounterStore::get_mark(std::string_view, TimePoint) {
+  co_return MarkLookup{std::nullopt, std::make_error_code(std::errc::operation_not_supported)};
+}
+
+boost::asio::awaitable<std::error_code> CounterStore::erase_mark(std::string_view, TimePoint) {
+  co_return std::make_error_code(std::errc::operation_not_supported);
 }
 
 }  // namespace policy_relay::policy

@@ -151,6 +151,19 @@ void LocalCounterStore::replay(TimePoint now) {
       }
     }
   };
+  visitor.mark = [&](std::string_view name, std::string_view value, std::int64_t expires) {
+    if (expires == mark_erased) {
+      marks_.erase(std::string(name));
+      return;
+    }
+    const TimePoint until =
+        expires == mark_never_expires ? TimePoint::max() : TimePoint(std::chrono::seconds(expires));
+    if (until > now) {
+      marks_[std::string(name)] = Mark{std::string(value), until};
+    } else {
+      marks_.erase(std::string(name));
+    }
+  };
   replay_stats_ = replay_journal(contents, visitor);
   if (!replay_stats_.header_ok) {
     throw std::runtime_error(path + " is not a counter journal (bad header): move it away");
@@ -160,6 +173,18 @@ void LocalCounterStore::replay(TimePoint now) {
 std::string LocalCounterStore::snapshot(TimePoint now) {
   table_.sweep_all(now);
   std::string out(journal_header);
+  for (auto it = marks_.begin(); it != marks_.end();) {
+    if (!live(it->second, now)) {
+      it = marks_.erase(it);
+      continue;
+    }
+    const auto& [name, mark] = *it++;
+    encode_mark(
+        out, name, mark.value,
+        mark.expires == TimePoint::max()
+            ? mark_never_expires
+            : std::chrono::ceil<std::chrono::seconds>(mark.expires.time_since_epoch()).count());
+  }
   table_.for_each([&](std::string_view key, Counter counter, std::chrono::seconds resolution,
                       std::span<const Bucket> buckets) {
     // Bounded records: a long run is written as several (1440 per-minute buckets fit in one).
@@ -238,6 +263,11 @@ asio::awaitable<std::error_code> LocalCounterStore::commit_until(Reservation& re
   }
   std::string record;
   encode_amount(record, hold.key, hold.counter, now, hold.amount);
+  co_return co_await write_record(std::move(record), durable, now);
+}
+
+asio::awaitable<std::error_code> LocalCounterStore::write_record(std::string record, bool durable,
+                                                                 TimePoint now) {
   journal_bytes_ += record.size();
   if (!durable) {
     // The common case, without a hand-over to the writer thread and back.
@@ -269,6 +299,54 @@ asio::awaitable<std::error_code> LocalCounterStore::commit_until(Reservation& re
 asio::awaitable<Usage> LocalCounterStore::usage(std::string_view key, Counter counter,
                                                 TimePoint now) {
   co_return table_.usage(key, counter, now);
+}
+
+bool LocalCounterStore::live(const Mark& mark, TimePoint now) {
+  return mark.expires == TimePoint::max() || mark.expires > now;
+}
+
+// Marks are written like commit_unsynced(): they survive kill -9 when the call completes.
+asio::awaitable<MarkResult> LocalCounterStore::put_mark(std::string_view name,
+                                                        std::string_view value,
+                                                        std::chrono::seconds ttl,
+                                                        bool only_if_absent, TimePoint now) {
+  const auto found = marks_.find(std::string(name));
+  if (only_if_absent && found != marks_.end() && live(found->second, now)) {
+    co_return MarkResult{false, {}};
+  }
+  const TimePoint expires = ttl.count() > 0 ? now + ttl : TimePoint::max();
+  marks_[std::string(name)] = Mark{std::string(value), expires};
+  std::string record;
+  encode_mark(
+      record, name, value,
+      ttl.count() > 0
+          ? std::max<std::int64_t>(
+                1, std::chrono::ceil<std::chrono::seconds>(expires.time_since_epoch()).count())
+          : mark_never_expires);
+  const std::error_code error = co_await write_record(std::move(record), false, now);
+  co_return MarkResult{!error, error};
+}
+
+asio::awaitable<MarkLookup> LocalCounterStore::get_mark(std::string_view name, TimePoint now) {
+  const auto found = marks_.find(std::string(name));
+  if (found == marks_.end()) {
+    co_return MarkLookup{};
+  }
+  if (!live(found->second, now)) {
+    marks_.erase(found);
+    co_return MarkLookup{};
+  }
+  co_return MarkLookup{found->second.value, {}};
+}
+
+asio::awaitable<std::error_code> LocalCounterStore::erase_mark(std::string_view name,
+                                                               TimePoint now) {
+  if (marks_.erase(std::string(name)) == 0) {
+    co_return std::error_code{};
+  }
+  std::string record;
+  encode_mark(record, name, "", mark_erased);
+  co_return co_await write_record(std::move(record), false, now);
 }
 
 LocalCounterStore::Stats LocalCounterStore::stats() const {

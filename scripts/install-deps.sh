@@ -15,10 +15,11 @@ packages=(
   build-essential cmake pkg-config ninja-build
   libboost1.81-dev libboost-json1.81-dev
   libssl-dev libspdlog-dev libfmt-dev libtomlplusplus-dev libmimetic-dev doctest-dev
-  libsystemd-dev libbenchmark-dev
+  libsystemd-dev libbenchmark-dev libhiredis-dev
   clang-format
   postfix swaks libnet-ssleay-perl python3 python3-aiosmtpd
   openssl procps psmisc time
+  redis-server haproxy
 )
 
 missing=()
@@ -26,9 +27,25 @@ for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
 
+# redis-server and haproxy are for the tests, which start their own processes on ports picked at
+# run time: a package must not start its system-wide daemon on a fixed port while it installs.
+# policy-rc.d (exit 101 = "not allowed") does that for the length of the install only, and an
+# existing policy-rc.d (Docker images have one) is left as it was. Services that were already
+# installed and running are not touched.
+restore_policy_rc=""
 if [ "${#missing[@]}" -gt 0 ]; then
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
+    chmod 755 /usr/sbin/policy-rc.d
+    restore_policy_rc=yes
+    trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+  fi
   apt-get update
   apt-get install -y --no-install-recommends "${missing[@]}"
+fi
+if [ -n "$restore_policy_rc" ]; then
+  rm -f /usr/sbin/policy-rc.d
+  trap - EXIT
 fi
 
 # The postfix package may try to start its daemon; the relay's tests never use it.

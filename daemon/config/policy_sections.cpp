@@ -4,6 +4,7 @@
 #include <array>
 #include <string>
 
+#include "policy_relay/policy/redis_client.hpp"
 #include "policy_relay/smtp/address.hpp"
 #include "sections.hpp"
 
@@ -164,22 +165,35 @@ void read_exceptions(Reader& reader, const toml::node& node,
 }
 
 void read_state(Reader& reader, const toml::table& table, StateConfig& state) {
-  static constexpr std::array<std::string_view, 2> kLater{"redis_url", "redis_unavailable"};
   for (auto&& [name, node] : table) {
     const std::string key = qualified("state", name);
     if (name == "backend") {
-      const std::size_t backend = reader.choice(node, key, {"local", "redis"});
-      if (backend != 0) {
-        reader.fail(node, key,
-                    "\"redis\" is not supported by this version of policy-relay; use \"local\"");
+      state.backend = static_cast<StateBackend>(reader.choice(node, key, {"local", "redis"}));
+    } else if (name == "redis_url") {
+      state.redis_url = reader.non_empty_string(node, key);
+      policy::RedisEndpoint endpoint;
+      if (std::string error = policy::parse_redis_url(state.redis_url, endpoint); !error.empty()) {
+        reader.fail(node, key, error);
       }
-      state.backend = StateBackend::local;
+    } else if (name == "redis_unavailable") {
+      state.redis_unavailable =
+          static_cast<RedisUnavailable>(reader.choice(node, key, {"defer", "local"}));
+    } else if (name == "redis_password_file") {
+      state.redis_password_file = reader.string(node, key);
+    } else if (name == "redis_key_prefix") {
+      state.redis_key_prefix = reader.string(node, key);
+    } else if (name == "redis_connect_timeout") {
+      state.redis_connect_timeout = reader.positive_duration(node, key);
+    } else if (name == "redis_timeout") {
+      state.redis_timeout = reader.positive_duration(node, key);
+    } else if (name == "redis_reservation_ttl") {
+      state.redis_reservation_ttl = reader.positive_duration(node, key);
+    } else if (name == "redis_alert_interval") {
+      state.redis_alert_interval = reader.positive_duration(node, key);
     } else if (name == "directory") {
       state.directory = reader.non_empty_string(node, key);
     } else if (name == "counter_sync") {
       state.counter_sync = static_cast<CounterSync>(reader.choice(node, key, {"write", "fsync"}));
-    } else if (std::find(kLater.begin(), kLater.end(), name.str()) != kLater.end()) {
-      reader.reserved(node, key);
     } else {
       reader.unknown(node, key);
     }

@@ -30,7 +30,6 @@ std::string qualified(std::string_view section, const toml::key& key) {
 }  // namespace
 
 void read_server(Reader& reader, const toml::table& table, ServerConfig& server) {
-  static constexpr std::array<std::string_view, 2> kLater{"proxy_protocol", "proxy_networks"};
   for (auto&& [name, node] : table) {
     const std::string key = qualified("server", name);
     if (name == "listen") {
@@ -54,8 +53,12 @@ void read_server(Reader& reader, const toml::table& table, ServerConfig& server)
       server.shutdown_timeout = reader.positive_duration(node, key);
     } else if (name == "max_errors") {
       server.max_errors = reader.count(node, key, kMaxCount);
-    } else if (is_one_of(name.str(), kLater)) {
-      reader.reserved(node, key);
+    } else if (name == "proxy_protocol") {
+      server.proxy_protocol = reader.boolean(node, key);
+    } else if (name == "proxy_networks") {
+      server.proxy_networks = reader.networks(node, key);
+    } else if (name == "proxy_timeout") {
+      server.proxy_timeout = reader.positive_duration(node, key);
     } else {
       reader.unknown(node, key);
     }

@@ -49,11 +49,6 @@ smtp::ServerProtocol::Config protocol_config(const config::Config& config,
   return protocol;
 }
 
-std::string remote_address(const asio::ip::tcp::endpoint& remote, bool with_port) {
-  std::string address = remote.address().to_string();
-  return with_port ? address + ":" + std::to_string(remote.port()) : address;
-}
-
 std::int64_t unix_now() {
   return std::chrono::duration_cast<std::chrono::seconds>(
              std::chrono::system_clock::now().time_since_epoch())
@@ -62,17 +57,18 @@ std::int64_t unix_now() {
 
 }  // namespace
 
-Session::Session(asio::ip::tcp::socket socket, const asio::ip::tcp::endpoint& remote,
-                 config::ConfigPtr config, SessionServices& services, std::uint64_t number,
-                 bool implicit_tls, std::shared_ptr<const void> owner)
+Session::Session(asio::ip::tcp::socket socket, ClientEndpoint client, config::ConfigPtr config,
+                 SessionServices& services, std::uint64_t number, bool implicit_tls,
+                 std::shared_ptr<const void> owner)
     : owner_(std::move(owner)),
       stream_(std::make_unique<SessionStream>(std::move(socket))),
       timer_(stream_->socket().get_executor()),
       config_(std::move(config)),
       services_(services),
       number_(number),
-      client_address_(remote_address(remote, false)),
-      client_endpoint_(remote_address(remote, true)),
+      client_address_(std::move(client.address)),
+      client_endpoint_(std::move(client.endpoint)),
+      via_(std::move(client.via)),
       protocol_(protocol_config(*config_, services, implicit_tls)),
       policy_(services.policy, number, client_address_, services.standing, services.activity),
       started_(std::chrono::steady_clock::now()),
@@ -341,11 +337,16 @@ asio::awaitable<bool> Session::commit_message() {
 
 asio::awaitable<void> Session::run() {
   auto self = shared_from_this();
-  log::Event("connect")
-      .add("session", number_)
-      .add("client", client_endpoint_)
-      .add("tls", implicit_tls_)
-      .add("trusted", trusted_);
+  {
+    log::Event connect("connect");
+    connect.add("session", number_)
+        .add("client", client_endpoint_)
+        .add("tls", implicit_tls_)
+        .add("trusted", trusted_);
+    if (!via_.empty()) {
+      connect.add("via", via_);  // the proxy that named the client (server.proxy_protocol)
+    }
+  }
   using Kind = smtp::ServerProtocol::Action::Kind;
   bool open = !implicit_tls_ || co_await start_tls();
   while (open) {

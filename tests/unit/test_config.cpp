@@ -254,22 +254,21 @@ TEST_CASE("an unknown key or section is an error naming it") {
         "test.toml:4:11: key 'upstream.retries': unknown key");
 }
 
-TEST_CASE("sections and keys of later versions are refused, never silently ignored") {
-  const std::string_view reserved[] = {
-      "[server]\nproxy_protocol = false\n",
-      "[server]\nproxy_networks = [\"127.0.0.1/32\"]\n",
-      "[state]\nredis_url = \"redis://127.0.0.1:6379/0\"\n",
-      "[state]\nredis_unavailable = \"defer\"\n",
-  };
-  for (std::string_view toml : reserved) {
-    CAPTURE(toml);
-    const std::string message = error_of(toml);
-    CHECK(message.find("not supported by this version of policy-relay") != std::string::npos);
-    CHECK(message.rfind("test.toml:", 0) == 0);
-  }
-  CHECK(error_of("[server]\nhostname = \"a.b\"\nproxy_protocol = true\n") ==
-        "test.toml:3:18: key 'server.proxy_protocol': not supported by this version of "
-        "policy-relay (0.1.0): remove it; it would not be enforced");
+TEST_CASE("PROXY protocol keys: off by default, networks validated, a deadline for the header") {
+  const config::Config defaults = load("");
+  CHECK_FALSE(defaults.server.proxy_protocol);
+  CHECK(defaults.server.proxy_networks == std::vector<std::string>{"127.0.0.1/32"});
+  CHECK(defaults.server.proxy_timeout == std::chrono::seconds(10));
+  const config::Config c = load(
+      "[server]\nproxy_protocol = true\nproxy_networks = [\"10.0.0.0/8\", \"2001:db8::/32\"]\n"
+      "proxy_timeout = \"2s\"\n");
+  CHECK(c.server.proxy_protocol);
+  CHECK(c.server.proxy_networks.size() == 2);
+  CHECK(c.server.proxy_timeout == std::chrono::seconds(2));
+  CHECK(error_of("[server]\nproxy_networks = [\"10.0.0.0/33\"]\n")
+            .find("key 'server.proxy_networks'") != std::string::npos);
+  CHECK(error_of("[server]\nproxy_protocol = \"yes\"\n").find("key 'server.proxy_protocol'") !=
+        std::string::npos);
 }
 
 TEST_CASE("[abuse], [admin] and senders.directory are read with file:line errors") {
@@ -289,7 +288,8 @@ TEST_CASE("[abuse], [admin] and senders.directory are read with file:line errors
         "test.toml:2:12: key 'abuse.refusals': -1 is out of range (0..4294967295)");
   CHECK(error_of("[abuse]\nrefusals_window = \"2d\"\n") ==
         "test.toml:2:19: key 'abuse.refusals_window': must not exceed \"24h\"");
-  CHECK(error_of("\n[admin]\nsockets = \"x\"\n") == "test.toml:3:11: key 'admin.sockets': unknown key");
+  CHECK(error_of("\n[admin]\nsockets = \"x\"\n") ==
+        "test.toml:3:11: key 'admin.sockets': unknown key");
   CHECK(error_of("[admin]\nsocket = \"\"\n") ==
         "test.toml:2:10: key 'admin.socket': must not be empty");
 }

@@ -214,12 +214,11 @@ TEST_CASE("bad [[exceptions]] entries are errors") {
         "test.toml:4:1: key 'exceptions': expected [[exceptions]] tables");
 }
 
-TEST_CASE("[state] accepts the local backend only") {
+TEST_CASE("[state] chooses the local or the redis backend") {
   CHECK(load("[state]\nbackend = \"local\"\ndirectory = \"run/state\"\n").state.directory ==
         "run/state");
-  CHECK(error_of("[state]\nbackend = \"redis\"\n") ==
-        "test.toml:5:11: key 'state.backend': \"redis\" is not supported by this version of "
-        "policy-relay; use \"local\"");
+  CHECK(load("").state.backend == config::StateBackend::local);
+  CHECK(load("[state]\nbackend = \"redis\"\n").state.backend == config::StateBackend::redis);
   CHECK(error_of("[state]\nbackend = \"memory\"\n") ==
         "test.toml:5:11: key 'state.backend': 'memory' is not one of \"local\" or \"redis\"");
   CHECK(error_of("[state]\ndirectory = \"\"\n") ==
@@ -234,4 +233,38 @@ TEST_CASE("[state] counter_sync says what the 250 waits for, write by default") 
         config::CounterSync::write);
   CHECK(error_of("[state]\ncounter_sync = \"never\"\n") ==
         "test.toml:5:16: key 'state.counter_sync': 'never' is not one of \"write\" or \"fsync\"");
+}
+
+TEST_CASE("[state] redis keys: URL, fallback, password file, prefix, timeouts") {
+  const auto defaults = load("").state;
+  CHECK(defaults.redis_url == "redis://127.0.0.1:6379/0");
+  CHECK(defaults.redis_unavailable == config::RedisUnavailable::defer);
+  CHECK(defaults.redis_key_prefix == "policy-relay:");
+  CHECK(defaults.redis_timeout == std::chrono::seconds(1));
+  const auto state = load(
+                         "[state]\nbackend = \"redis\"\nredis_url = \"unix:/run/redis.sock?db=2\"\n"
+                         "redis_unavailable = \"local\"\nredis_password_file = \"/etc/pw\"\n"
+                         "redis_key_prefix = \"gem:\"\nredis_timeout = \"250ms\"\n"
+                         "redis_connect_timeout = \"3s\"\nredis_reservation_ttl = \"5m\"\n"
+                         "redis_alert_interval = \"30s\"\n")
+                         .state;
+  CHECK(state.redis_url == "unix:/run/redis.sock?db=2");
+  CHECK(state.redis_unavailable == config::RedisUnavailable::local);
+  CHECK(state.redis_password_file == "/etc/pw");
+  CHECK(state.redis_key_prefix == "gem:");
+  CHECK(state.redis_timeout == std::chrono::milliseconds(250));
+  CHECK(state.redis_connect_timeout == std::chrono::seconds(3));
+  CHECK(state.redis_reservation_ttl == std::chrono::minutes(5));
+  CHECK(state.redis_alert_interval == std::chrono::seconds(30));
+  CHECK(error_of("[state]\nredis_unavailable = \"ignore\"\n") ==
+        "test.toml:5:21: key 'state.redis_unavailable': 'ignore' is not one of \"defer\" or "
+        "\"local\"");
+  CHECK(error_of("[state]\nredis_url = \"redis://redis.example:6379/0\"\n") ==
+        "test.toml:5:13: key 'state.redis_url': the host must be an IP address (names are not "
+        "resolved, so no lookup blocks)");
+  CHECK(error_of("[state]\nredis_url = \"redis://:secret@127.0.0.1:6379\"\n") ==
+        "test.toml:5:13: key 'state.redis_url': no password in the URL: put it in "
+        "state.redis_password_file");
+  CHECK(error_of("[state]\nredis_timeout = \"0s\"\n").find("state.redis_timeout") !=
+        std::string::npos);
 }

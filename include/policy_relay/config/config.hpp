@@ -33,6 +33,12 @@ struct ServerConfig {
   Duration shutdown_timeout = std::chrono::seconds(30);
   // Extension: protocol errors in one session before "421 4.7.0" and close.
   std::uint32_t max_errors = 10;
+  // A HAProxy PROXY v1/v2 header comes first on every connection, and only from
+  // proxy_networks (others are closed); its source address is then the client's for
+  // everything (trusted networks, per-IP limits, login throttling, logs).
+  bool proxy_protocol = false;
+  std::vector<std::string> proxy_networks{"127.0.0.1/32"};  // CIDR, validated by the loader
+  Duration proxy_timeout = std::chrono::seconds(10);        // extension: deadline for the header
 };
 
 // [tls]: the server certificate for STARTTLS and implicit TLS (RFC 3207, RFC 8314).
@@ -153,9 +159,13 @@ struct MassMailConfig {
   std::vector<std::string> protected_lists;  // addresses, lower-cased
 };
 
-enum class StateBackend { local };
+enum class StateBackend { local, redis };
+// What the redis backend does while Redis cannot be reached (issue 7).
+enum class RedisUnavailable {
+  defer,  // every counted command gets 451 4.3.0
+  local,  // count in the local journal instead (each relay alone) and log loudly
+};
 
-// Where the rate and quota counters live (only "local" in this version).
 // What the 250 for a message waits for, of the counts it consumed (extension key
 // [state] counter_sync).
 enum class CounterSync {
@@ -164,10 +174,23 @@ enum class CounterSync {
   fsync,  // also synced to disk: they survive a power loss too (costs throughput)
 };
 
+// Where the rate and quota counters (and marks) live.
 struct StateConfig {
   StateBackend backend = StateBackend::local;
-  std::string directory = "/var/lib/policy-relay";  // local: the counters journal
+  // local: the counters journal; redis with redis_unavailable = "local": the fallback's.
+  std::string directory = "/var/lib/policy-relay";
   CounterSync counter_sync = CounterSync::write;
+  std::string redis_url = "redis://127.0.0.1:6379/0";  // or "unix:/PATH?db=N"; validated
+  RedisUnavailable redis_unavailable = RedisUnavailable::defer;
+  // Extensions of the redis backend:
+  std::string redis_password_file;                 // AUTH with the file's first line; "" = none
+  std::string redis_key_prefix = "policy-relay:";  // several clusters may share one Redis
+  Duration redis_connect_timeout = std::chrono::seconds(2);
+  Duration redis_timeout = std::chrono::seconds(1);  // deadline for each reply
+  // How long an open transaction's hold lives without its relay (a relay that dies cannot
+  // leak units for longer).
+  Duration redis_reservation_ttl = std::chrono::minutes(15);
+  Duration redis_alert_interval = std::chrono::minutes(1);  // reminder while Redis is down
 };
 
 struct SpoolConfig {

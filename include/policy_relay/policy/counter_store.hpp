@@ -46,6 +46,20 @@ struct ReserveResult {
   std::error_code error;  // backend failure (Redis unreachable ...): neither granted nor refused
 };
 
+// Marks: small named values with an optional expiry, shared by every relay of the backend
+// (Redis) or durable in the journal (local): notify-once-per-day marks (POLICY VI.11, VI.12
+// action "notify") and suspensions (POLICY IV.2). Names are the caller's, e.g.
+// "notify:bcc:juan.perez@edomex.gob.mx" or "suspended:juan.perez@edomex.gob.mx".
+struct MarkResult {
+  bool stored = false;    // false with only_if_absent: the mark already existed (not changed)
+  std::error_code error;  // backend failure: nothing is known
+};
+
+struct MarkLookup {
+  std::optional<std::string> value;  // nullopt: no such mark (or it expired)
+  std::error_code error;
+};
+
 struct Usage {
   std::uint64_t used = 0;  // committed + reserved units in the window now
   TimePoint next_free{};   // when the oldest counted unit leaves the window (epoch if none)
@@ -78,6 +92,17 @@ class CounterStore {
 
   virtual boost::asio::awaitable<Usage> usage(std::string_view key, Counter counter,
                                               TimePoint now) = 0;
+
+  // Stores `value` under `name` until now + ttl (ttl zero: until erased). With only_if_absent
+  // it is one atomic test-and-set across every relay: exactly one of several concurrent
+  // callers gets stored = true (notify once per day: put_mark(name, "1", 24h, true, now)).
+  // Durable when it completes (survives kill -9 of this relay). Default: not supported.
+  virtual boost::asio::awaitable<MarkResult> put_mark(std::string_view name, std::string_view value,
+                                                      std::chrono::seconds ttl, bool only_if_absent,
+                                                      TimePoint now);
+  virtual boost::asio::awaitable<MarkLookup> get_mark(std::string_view name, TimePoint now);
+  // Removes the mark (no error when there is none).
+  virtual boost::asio::awaitable<std::error_code> erase_mark(std::string_view name, TimePoint now);
 };
 
 }  // namespace policy_relay::policy

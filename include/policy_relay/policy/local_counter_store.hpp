@@ -54,6 +54,12 @@ class LocalCounterStore final : public CounterStore {
   void release(Reservation& reservation) override;
   boost::asio::awaitable<Usage> usage(std::string_view key, Counter counter,
                                       TimePoint now) override;
+  // Marks live in memory and in the journal (replayed, kept in snapshots while live).
+  boost::asio::awaitable<MarkResult> put_mark(std::string_view name, std::string_view value,
+                                              std::chrono::seconds ttl, bool only_if_absent,
+                                              TimePoint now) override;
+  boost::asio::awaitable<MarkLookup> get_mark(std::string_view name, TimePoint now) override;
+  boost::asio::awaitable<std::error_code> erase_mark(std::string_view name, TimePoint now) override;
 
   const WindowSpec& spec(Counter counter) const { return table_.spec(counter); }
 
@@ -84,8 +90,17 @@ class LocalCounterStore final : public CounterStore {
     std::uint64_t amount;
   };
 
+  struct Mark {
+    std::string value;
+    TimePoint expires;  // TimePoint::max(): never
+  };
+  static bool live(const Mark& mark, TimePoint now);
+
   boost::asio::awaitable<std::error_code> commit_until(Reservation& reservation, TimePoint now,
                                                        bool durable);
+  // Appends encoded records; completes when written (durable: synced).
+  boost::asio::awaitable<std::error_code> write_record(std::string record, bool durable,
+                                                       TimePoint now);
   void replay(TimePoint now);
   std::string snapshot(TimePoint now);
   void maybe_compact(TimePoint now);
@@ -97,6 +112,7 @@ class LocalCounterStore final : public CounterStore {
   int lock_fd_ = -1;
   CounterTable table_;
   std::unordered_map<std::uint64_t, Hold> holds_;
+  std::unordered_map<std::string, Mark> marks_;
   std::uint64_t next_reservation_ = 1;
   std::uint64_t journal_bytes_ = 0;
   std::uint64_t snapshot_bytes_ = 0;

@@ -11,6 +11,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "policy_relay/auth/network_list.hpp"
 #include "policy_relay/config/config.hpp"
 #include "policy_relay/server/session.hpp"
 
@@ -28,7 +29,9 @@ using GenerationPtr = std::shared_ptr<Generation>;
 
 // The listeners and the set of live sessions. Enforces server.max_connections and
 // server.max_connections_per_ip ("421 4.7.0" to the connection over a limit) and runs the
-// graceful stop (SIGTERM).
+// graceful stop (SIGTERM). With server.proxy_protocol, every connection must come from
+// server.proxy_networks and begin with a PROXY v1/v2 header (read within proxy_timeout, before
+// the greeting); the client it names is the one the limits and the session see.
 class Server {
  public:
   Server(boost::asio::io_context& io, config::ConfigPtr config, SessionServices services);
@@ -56,15 +59,27 @@ class Server {
   void bind(const config::ListenAddress& listen, bool implicit_tls);
   // Turns a connection away over a limit: logs `reject rule=...`, sends "421 4.7.0 ..." with a
   // short deadline, closes.
-  void refuse(boost::asio::ip::tcp::socket socket, const boost::asio::ip::tcp::endpoint& remote,
-              std::string_view rule, std::string_view text);
+  void refuse(boost::asio::ip::tcp::socket socket, const std::string& client, std::string_view rule,
+              std::string_view text);
   boost::asio::awaitable<void> send_and_close(boost::asio::ip::tcp::socket socket,
                                               std::string reply);
   void launch(boost::asio::ip::tcp::socket socket, const boost::asio::ip::tcp::endpoint& remote,
               bool implicit_tls);
+  // Reads the PROXY header (never a byte past it: a TLS ClientHello may follow), then admit()s
+  // the client it names; closes the connection (with a log line) on a bad, oversized or late
+  // header.
+  boost::asio::awaitable<void> accept_proxied(boost::asio::ip::tcp::socket socket,
+                                              boost::asio::ip::tcp::endpoint remote,
+                                              bool implicit_tls);
+  // Applies max_connections / max_connections_per_ip to `client`, then runs its session.
+  void admit(boost::asio::ip::tcp::socket socket, ClientEndpoint client, bool implicit_tls);
+  // server.proxy_networks of the generation in force (parsed again after a reload changed it).
+  const auth::NetworkList& proxy_networks();
 
   boost::asio::io_context& io_;
   GenerationPtr generation_;
+  auth::NetworkList proxy_networks_;
+  const config::Config* proxy_networks_from_ = nullptr;
   // With whether each listens for implicit TLS (server.listen_tls).
   std::vector<std::pair<std::unique_ptr<boost::asio::ip::tcp::acceptor>, bool>> acceptors_;
   std::list<std::shared_ptr<Session>> sessions_;

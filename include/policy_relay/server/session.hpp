@@ -44,20 +44,28 @@ struct SessionServices {
 
 class SessionStream;
 
+// Who is on the other end: the socket's peer, or the client a PROXY header named.
+struct ClientEndpoint {
+  std::string address;   // "192.0.2.7", "2001:db8::7"
+  std::string endpoint;  // "192.0.2.7:51000", "[2001:db8::7]:51000"
+  std::string via;       // the proxy's own endpoint when a PROXY header named the client
+};
+
 // One SMTP connection: a thin adapter between the socket and smtp::ServerProtocol. It reads
 // only when the protocol asks for input and every read and write has a deadline
 // (server.command_timeout, server.data_timeout). The message body streams to the spool as it
 // arrives: at most one read buffer and one protocol chunk are held in memory.
 class Session : public std::enable_shared_from_this<Session> {
  public:
-  // `remote`: the client as accept() reported it (no getpeername() per connection).
+  // `client`: who the limits, trusted networks, login throttling and logs see: the peer as
+  // accept() reported it, or the client a PROXY header named (server.proxy_protocol).
   // `implicit_tls`: the connection came to server.listen_tls (RFC 8314): the TLS handshake
   // comes before the greeting.
   // `owner` keeps `config` and what `services` points to alive while the session runs (a
   // reload swaps them for new sessions only).
-  Session(boost::asio::ip::tcp::socket socket, const boost::asio::ip::tcp::endpoint& remote,
-          config::ConfigPtr config, SessionServices& services, std::uint64_t number,
-          bool implicit_tls = false, std::shared_ptr<const void> owner = {});
+  Session(boost::asio::ip::tcp::socket socket, ClientEndpoint client, config::ConfigPtr config,
+          SessionServices& services, std::uint64_t number, bool implicit_tls = false,
+          std::shared_ptr<const void> owner = {});
   ~Session();
 
   boost::asio::awaitable<void> run();
@@ -95,6 +103,7 @@ class Session : public std::enable_shared_from_this<Session> {
   std::uint64_t number_;
   std::string client_address_;
   std::string client_endpoint_;
+  std::string via_;
   smtp::ServerProtocol protocol_;
   PolicyGate policy_;
   spool::MessageWriter writer_;
