@@ -71,7 +71,9 @@ class ProxyProtocolTest(unittest.TestCase):
         return self.enterContext(Relay(upstream=upstream, config={"server": settings})), upstream
 
     def test_v1_and_v2_headers_name_the_client_in_the_log_and_the_delivered_message(self):
-        relay, upstream = self.relay()
+        # Trusted networks see the reported client: these may submit without AUTH.
+        relay, upstream = self.relay(trusted_networks=["203.0.113.0/24", "198.51.100.0/24",
+                                                       "2001:db8::/32"])
         headers = [b"PROXY TCP4 203.0.113.7 127.0.0.1 40001 25\r\n",
                    b"PROXY TCP6 2001:db8::7 ::1 40002 25\r\n",
                    v2_ipv4("198.51.100.9", 40003),
@@ -91,6 +93,12 @@ class ProxyProtocolTest(unittest.TestCase):
         for client in clients:
             event = relay.wait_for_event("connect", client=client)[0]
             self.assertTrue(event["via"].startswith("127.0.0.1:"), event)
+        # A reported client outside trusted_networks is not trusted, though the proxy is.
+        stranger = Connection(relay.port, v2_ipv4("192.0.2.99", 40005))
+        self.assertTrue(stranger.reply().startswith(b"220 "))
+        stranger.command("EHLO client.test")
+        self.assertTrue(stranger.command("MAIL FROM:<a@edomex.gob.mx>").startswith(b"530 5.7.0"))
+        stranger.close()
         delivered = upstream.wait_for_messages(4)
         received = b"".join(m.data.split(b"\r\n\r\n")[0] for m in delivered)
         for address in [b"203.0.113.7", b"2001:db8::7", b"198.51.100.9", b"2001:db8::9"]:
