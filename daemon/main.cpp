@@ -83,11 +83,12 @@ bool parse_options(int argc, char** argv, Options& options, int& exit_code) {
 // SIGTERM / SIGINT: stop accepting, let DATA in flight finish up to server.shutdown_timeout,
 // then stop delivery and the event loop. SIGHUP reloads (ops::Operations::reload); SIGUSR1
 // reopens the log file (after an external logrotate moved it).
-asio::awaitable<void> handle_signals(asio::io_context& io, ops::Operations& operations,
-                                     server::Server& server, delivery::Scheduler& scheduler,
-                                     upstream::Upstream& upstream, spool::Spool& spool) {
-  asio::signal_set signals(io, SIGTERM, SIGINT, SIGHUP);
-  signals.add(SIGUSR1);
+// `signals` was set up before the listeners were bound: a signal that arrives before the event
+// loop runs waits for it instead of killing the process.
+asio::awaitable<void> handle_signals(asio::io_context& io, asio::signal_set& signals,
+                                     ops::Operations& operations, server::Server& server,
+                                     delivery::Scheduler& scheduler, upstream::Upstream& upstream,
+                                     spool::Spool& spool) {
   for (;;) {
     const int signal = co_await signals.async_wait(asio::use_awaitable);
     if (signal == SIGHUP) {
@@ -226,6 +227,10 @@ int run(const Options& options) {
   // sessions share; the last ones go with the server, after the event loop.
   std::unique_ptr<server::Server> server;
   asio::io_context io(1);
+  // Handlers first (asio queues what arrives until the loop asks): a SIGTERM during recovery or
+  // right after the listeners are bound is a clean stop, not the default action.
+  asio::signal_set signals(io, SIGTERM, SIGINT, SIGHUP);
+  signals.add(SIGUSR1);
   spool::Spool spool({config->spool.directory, config->spool.min_free_space});
   auto recovered = spool.recover();
   log::Event("spool_recovered").add("messages", static_cast<std::uint64_t>(recovered.size()));
@@ -296,7 +301,7 @@ int run(const Options& options) {
   scheduler.start(std::move(recovered));
   operations->start(*server);  // READY=1: listeners bound, spool recovered
 
-  asio::co_spawn(io, handle_signals(io, *operations, *server, scheduler, *upstream, spool),
+  asio::co_spawn(io, handle_signals(io, signals, *operations, *server, scheduler, *upstream, spool),
                  [&io](std::exception_ptr error) {
                    if (error) {
                      io.stop();

@@ -144,7 +144,8 @@ class AdviceHeaderTest(RelayTestCase):
         peak = vm_kib(pid, "VmHWM")
         print(f"\ne2e: 25 MiB message: daemon RSS {before} KiB before, peak {peak} KiB "
               f"(+{peak - before} KiB) through receive, analysis and delivery")
-        self.assertLess(peak - before, 8 * 1024, "peak RSS grew by 8 MiB or more")
+        if os.environ.get("POLICY_RELAY_SANITIZED") != "1":  # ASan's allocator is not the daemon's
+            self.assertLess(peak - before, 8 * 1024, "peak RSS grew by 8 MiB or more")
         self.assertEqual(header_values(copy.data, ADVICE),
                          [f"attachment; uncompressed-attachments=1; largest={payload_size}; "
                           f"threshold=1048576".encode()])
