@@ -52,3 +52,24 @@ fi
 if command -v postfix >/dev/null 2>&1; then
   postfix stop >/dev/null 2>&1 || true
 fi
+
+# Haraka from the npm registry, for the benchmark's comparison row (benchmarks/matrix.sh) only:
+# no test uses it, so a failure here is reported and does not stop the install. Pinned, in its
+# own prefix (/opt/haraka/node_modules/.bin/haraka), never on PATH; needs Node.js >= 20 (the
+# machine's; Debian 12's nodejs is 18).
+HARAKA_VERSION=3.3.4
+HARAKA_PREFIX=/opt/haraka
+haraka_installed() {
+  node -e "process.exit(require('$HARAKA_PREFIX/node_modules/Haraka/package.json').version === '$HARAKA_VERSION' ? 0 : 1)" 2>/dev/null
+}
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+  echo "install-deps: no node/npm: Haraka $HARAKA_VERSION not installed (benchmarks/matrix.sh skips its row)" >&2
+elif [ "$(node -p 'process.versions.node.split(".")[0]')" -lt 20 ]; then
+  echo "install-deps: Node.js $(node --version) < 20: Haraka $HARAKA_VERSION not installed" >&2
+elif ! haraka_installed; then
+  mkdir -p "$HARAKA_PREFIX"
+  if ! npm install --prefix "$HARAKA_PREFIX" --no-audit --no-fund --loglevel=error \
+    "Haraka@$HARAKA_VERSION" || ! haraka_installed; then
+    echo "install-deps: warning: npm install Haraka@$HARAKA_VERSION into $HARAKA_PREFIX failed" >&2
+  fi
+fi

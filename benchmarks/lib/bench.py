@@ -9,9 +9,12 @@ measures. Every wait here has a deadline. Subcommands:
   wait-log FILE REGEX TIMEOUT     print group 1 of the first line of FILE matching REGEX
   sink-count FILE                 print the smtp-sink -c "mesg=" counter in FILE (0 if none)
   wait-sink FILE COUNT TIMEOUT    print seconds until the sink counter reaches COUNT
-  inject ...                      run smtp-source, time it and the sink; print one JSON line
+  inject ...                      run smtp-source (or smtp-load), time it and the sink; print
+                                  one JSON line
+  skipped ...                     print the JSON line of a row that could not run (why)
   vmhwm PID                       print VmHWM of PID in KiB
   table RESULTS.jsonl             print the Markdown table (medians per scenario)
+  matrix-table RESULTS.jsonl      the same per load cell (size x sessions), with latency
 """
 
 import argparse
@@ -25,6 +28,8 @@ import subprocess
 import sys
 import threading
 import time
+
+from matrix_table import matrix_table
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 # The Postfix processes that handle each message (DESIGN.md comparison): receive, queue,
@@ -236,16 +241,31 @@ class PostfixSampler:
         self.sample_seconds += time.monotonic() - started
 
 
+def tree_pids(pid: int):
+    """pid and its live children (one level: Haraka's cluster master forks its workers)."""
+    return [pid] + [child for child, _ in children_of(pid)]
+
+
+def relay_cpu_ticks(pid: int, tree: bool) -> int:
+    if tree:
+        return cpu_ticks_tree(pid)
+    st = proc_stat(pid)
+    return st[2] + st[3] if st else 0
+
+
 def inject(args) -> dict:
     """Starts smtp-source, then polls (5 ms) for its exit and for the sink's counter to reach
     the message count; both are timed from the moment smtp-source starts."""
     source_out = args.source_out
     if args.load:
-        # A distinct envelope sender per message (bench<N>@domain), else as smtp-source.
+        # smtp-load: smtp-source's pattern plus per-message latency; one sender (-f) or a
+        # distinct one per message (bench<N>@domain, -d).
+        senders = (["-f", args.sender] if args.load_sender == "one"
+                   else ["-d", args.sender.split("@", 1)[1]])
         cmd = [
             args.load,
             "-s", str(args.sessions), "-m", str(args.count), "-l", str(args.size),
-            "-d", args.sender.split("@", 1)[1], "-t", args.recipient,
+            *senders, "-t", args.recipient,
             f"127.0.0.1:{args.port}",
         ]
     else:
@@ -258,11 +278,11 @@ def inject(args) -> dict:
     sampler = PostfixSampler(args.postfix_master) if args.postfix_master else None
     cpu_before = 0
     if args.relay_pid:
-        st = proc_stat(args.relay_pid)
-        cpu_before = st[2] + st[3] if st else 0
+        cpu_before = relay_cpu_ticks(args.relay_pid, args.relay_tree)
     elif args.postfix_master:
         cpu_before = cpu_ticks_tree(args.postfix_master)
     sink_before = proc_stat(args.sink_pid) if args.sink_pid else None
+    aux_before = proc_stat(args.aux_pid) if args.aux_pid else None
     children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     if sampler:
         sampler.start()  # a thread: a slow sample must not blur the 5 ms timing below
@@ -294,8 +314,12 @@ def inject(args) -> dict:
     sink_after = proc_stat(args.sink_pid) if args.sink_pid else None
     if args.settle > 0 and sink_s is not None:
         time.sleep(args.settle)  # let duplicates, if any, show in the count
+    aux_after = proc_stat(args.aux_pid) if args.aux_pid else None
     result = {
         "scenario": args.scenario,
+        "size": args.size,
+        "sessions": args.sessions,
+        "loader": "smtp-load" if args.load else "smtp-source",
         "command": " ".join(cmd),
         "source_rc": proc.returncode,
         "source_error": open(source_out + ".err", errors="replace").read().strip()[-300:],
@@ -318,9 +342,20 @@ def inject(args) -> dict:
     if sink_before and sink_after:
         result["sink_cpu_s"] = (sink_after[2] - sink_before[2]) / CLOCK_TICKS
     if args.relay_pid:
-        result["relay_vmhwm_kib"] = proc_status_kib(args.relay_pid, "VmHWM")
-        st = proc_stat(args.relay_pid)
-        result["relay_cpu_s"] = ((st[2] + st[3]) - cpu_before) / CLOCK_TICKS if st else None
+        # A tree (Haraka's master and workers, all alive for the whole run): the sum of their
+        # peaks, an upper bound of the peak of their sum.
+        pids = tree_pids(args.relay_pid) if args.relay_tree else [args.relay_pid]
+        result["relay_vmhwm_kib"] = sum(proc_status_kib(pid, "VmHWM") for pid in pids)
+        result["relay_processes"] = len(pids)
+        alive = proc_stat(args.relay_pid) is not None
+        result["relay_cpu_s"] = ((relay_cpu_ticks(args.relay_pid, args.relay_tree) - cpu_before)
+                                 / CLOCK_TICKS if alive else None)
+    if aux_before and aux_after:
+        # A helper the relay needs (redis-server for the Redis backend).
+        result["aux_name"] = args.aux_name
+        result["aux_vmhwm_kib"] = proc_status_kib(args.aux_pid, "VmHWM")
+        result["aux_cpu_s"] = ((aux_after[2] + aux_after[3]) - (aux_before[2] + aux_before[3])) \
+            / CLOCK_TICKS
     if args.relay_log:
         result["relay_log"] = relay_log_counts(args.relay_log)
     if sampler:
@@ -435,6 +470,13 @@ def main() -> int:
     p.add_argument("pid", type=int)
     p = sub.add_parser("table")
     p.add_argument("results")
+    p = sub.add_parser("matrix-table")
+    p.add_argument("results")
+    p = sub.add_parser("skipped")
+    p.add_argument("--scenario", required=True)
+    p.add_argument("--size", type=int, required=True)
+    p.add_argument("--sessions", type=int, required=True)
+    p.add_argument("--reason", required=True)
     p = sub.add_parser("inject")
     p.add_argument("--scenario", required=True)
     p.add_argument("--port", type=int, required=True)
@@ -449,7 +491,13 @@ def main() -> int:
     p.add_argument("--settle", type=float, default=0.5)
     p.add_argument("--relay-pid", type=int)
     p.add_argument("--sink-pid", type=int)
-    p.add_argument("--load", help="smtp-load binary: a distinct sender per message")
+    p.add_argument("--load", help="smtp-load binary instead of smtp-source")
+    p.add_argument("--load-sender", choices=("one", "distinct"), default="distinct",
+                   help="smtp-load: every message from --sender, or bench<N>@its domain")
+    p.add_argument("--relay-tree", action="store_true",
+                   help="the relay is --relay-pid and its child processes (Haraka)")
+    p.add_argument("--aux-pid", type=int, help="a helper process to measure (redis-server)")
+    p.add_argument("--aux-name", default="aux")
     p.add_argument("--relay-log")
     p.add_argument("--postfix-master", type=int)
     args = parser.parse_args()
@@ -477,6 +525,11 @@ def main() -> int:
         print(proc_status_kib(args.pid, "VmHWM"))
     elif args.cmd == "table":
         print(table(args.results))
+    elif args.cmd == "matrix-table":
+        print(matrix_table(args.results))
+    elif args.cmd == "skipped":
+        print(json.dumps({"scenario": args.scenario, "size": args.size,
+                          "sessions": args.sessions, "skipped": args.reason}))
     elif args.cmd == "inject":
         print(json.dumps(inject(args)))
     return 0

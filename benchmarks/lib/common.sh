@@ -15,6 +15,7 @@ RUN_ROOT=""        # where spools and queues go: $WORK, or the loop-mounted imag
 FS_MOUNT=""        # set when bench_mount_image mounted one
 KEEP_WORK=0
 STARTED_PIDS=()    # background processes started by this script
+STARTED_GROUPS=()  # process groups started by this script (setsid: a daemon and its children)
 POSTFIX_DIRS=()    # config directories of Postfix instances started by this script
 
 log() { printf '%s %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
@@ -86,6 +87,25 @@ stop_pid() {
   return 0
 }
 
+# stop_group PGID TIMEOUT_SECONDS: SIGTERM to the process group a `setsid` child leads (the
+# leader's pid), wait up to the timeout for the leader, then SIGKILL the whole group, so that
+# no child (a Haraka worker) outlives its parent.
+stop_group() {
+  local pgid=$1 timeout=${2:-10}
+  kill -TERM -- "-$pgid" 2>/dev/null
+  stop_pid "$pgid" "$timeout"
+  kill -KILL -- "-$pgid" 2>/dev/null
+  return 0
+}
+
+forget_group() {
+  local pgid=$1 i
+  for i in "${!STARTED_GROUPS[@]}"; do
+    if [ "${STARTED_GROUPS[$i]}" = "$pgid" ]; then unset 'STARTED_GROUPS[i]'; fi
+  done
+  return 0
+}
+
 bench_cleanup() {
   local rc=$?
   trap - EXIT INT TERM
@@ -96,6 +116,9 @@ bench_cleanup() {
   done
   for pid in "${STARTED_PIDS[@]}"; do
     stop_pid "$pid" 5
+  done
+  for pid in "${STARTED_GROUPS[@]}"; do
+    stop_group "$pid" 5
   done
   if [ -n "$FS_MOUNT" ]; then
     umount "$FS_MOUNT" 2>/dev/null || umount -l "$FS_MOUNT"
@@ -271,6 +294,9 @@ stop_relayd() {
 # A private Postfix instance: its own config_directory, queue_directory and data_directory
 # under DIR; started and stopped with `postfix -c DIR/etc`. /etc/postfix is never written.
 
+# main.cf lines appended to every instance (e.g. process limits for 200 sessions).
+POSTFIX_EXTRA_MAIN=()
+
 # postfix_create DIR SINK_PORT: sets PF_PORT (its SMTP listener) and PF_CONF.
 postfix_create() {
   local dir=$1 sink_port=$2
@@ -300,6 +326,9 @@ smtpd_relay_restrictions = permit_mynetworks, reject_unauth_destination
 smtpd_peername_lookup = no
 biff = no
 EOF
+  if [ "${#POSTFIX_EXTRA_MAIN[@]}" -gt 0 ]; then
+    printf '%s\n' "${POSTFIX_EXTRA_MAIN[@]}" >>"$PF_CONF/main.cf"
+  fi
   # Debian's master.cf without chroot (the chroot would need copies of /etc files), without
   # pickup/local/virtual/lmtp/pipe services, and with smtpd on the run-time port only.
   cat >"$PF_CONF/master.cf" <<EOF

@@ -129,6 +129,9 @@ int main(int argc, char** argv) {
       case 'd':
         options.domain = optarg;
         break;
+      case 'f':
+        options.sender = optarg;
+        break;
       case 't':
         options.recipient = optarg;
         break;
