@@ -72,7 +72,7 @@ stop_pid() {
     wait "$pid" 2>/dev/null || true
     return 0
   }
-  kill -TERM "$pid" 2>/dev/null
+  kill -TERM "$pid" 2>/dev/null || true
   while pid_alive "$pid" && [ "$waited" -lt $((timeout * 10)) ]; do
     # A reaped child disappears at once; an unreaped (zombie) one answers kill -0 until waited.
     if [ "$(ps -o stat= -p "$pid" 2>/dev/null | cut -c1)" = "Z" ]; then break; fi
@@ -80,8 +80,8 @@ stop_pid() {
     waited=$((waited + 1))
   done
   if pid_alive "$pid" && [ "$(ps -o stat= -p "$pid" 2>/dev/null | cut -c1)" != "Z" ]; then
-    log "pid $pid ignored SIGTERM for ${timeout}s: SIGKILL"
-    kill -KILL "$pid" 2>/dev/null
+    log "pid $pid ($(ps -o comm= -p "$pid" 2>/dev/null)) ignored SIGTERM for ${timeout}s: SIGKILL"
+    kill -KILL "$pid" 2>/dev/null || true
   fi
   wait "$pid" 2>/dev/null || true
   return 0
@@ -92,9 +92,9 @@ stop_pid() {
 # no child (a Haraka worker) outlives its parent.
 stop_group() {
   local pgid=$1 timeout=${2:-10}
-  kill -TERM -- "-$pgid" 2>/dev/null
+  kill -TERM -- "-$pgid" 2>/dev/null || true
   stop_pid "$pgid" "$timeout"
-  kill -KILL -- "-$pgid" 2>/dev/null
+  kill -KILL -- "-$pgid" 2>/dev/null || true
   return 0
 }
 
