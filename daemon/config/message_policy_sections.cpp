@@ -9,13 +9,6 @@ namespace {
 
 constexpr std::uint32_t kMaxThreshold = 100'000;
 
-std::string qualified(std::string_view section, const toml::key& key) {
-  std::string name(section);
-  name += '.';
-  name += key.str();
-  return name;
-}
-
 AdviceAction advice_action(Reader& reader, const toml::node& node, std::string_view key) {
   return static_cast<AdviceAction>(
       reader.choice(node, key, {"off", "log", "header", "notify", "reject"}));

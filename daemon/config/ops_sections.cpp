@@ -9,13 +9,6 @@ namespace {
 
 constexpr std::uint32_t kMaxCount = std::numeric_limits<std::uint32_t>::max();
 
-std::string qualified(std::string_view section, const toml::key& key) {
-  std::string name(section);
-  name += '.';
-  name += key.str();
-  return name;
-}
-
 }  // namespace
 
 void read_abuse(Reader& reader, const toml::table& table, AbuseConfig& abuse) {

@@ -17,13 +17,6 @@ constexpr std::uint32_t kMaxMessagesPerMinute = 1'000'000;
 constexpr std::uint32_t kMaxRecipientsPerDay = 100'000'000;
 constexpr std::uint32_t kMaxBacklog = 1'000'000;
 
-std::string qualified(std::string_view section, const toml::key& key) {
-  std::string name(section);
-  name += '.';
-  name += key.str();
-  return name;
-}
-
 std::string ascii_lower(std::string text) {
   std::transform(text.begin(), text.end(), text.begin(), [](char c) {
     return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;

@@ -20,14 +20,14 @@ bool is_one_of(std::string_view name, const std::array<std::string_view, N>& nam
   return false;
 }
 
+}  // namespace
+
 std::string qualified(std::string_view section, const toml::key& key) {
   std::string name(section);
   name += '.';
   name += key.str();
   return name;
 }
-
-}  // namespace
 
 void read_server(Reader& reader, const toml::table& table, ServerConfig& server) {
   for (auto&& [name, node] : table) {

@@ -10,6 +10,9 @@
 
 namespace policy_relay::config::detail {
 
+// "section.key", the name every diagnostic uses for a key.
+std::string qualified(std::string_view section, const toml::key& key);
+
 void read_server(Reader& reader, const toml::table& table, ServerConfig& out);
 void read_spool(Reader& reader, const toml::table& table, SpoolConfig& out);
 void read_upstream(Reader& reader, const toml::table& table, UpstreamConfig& out);

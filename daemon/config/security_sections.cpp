@@ -5,17 +5,6 @@
 #include "sections.hpp"
 
 namespace policy_relay::config::detail {
-namespace {
-
-std::string qualified(std::string_view section, const toml::key& key) {
-  std::string name(section);
-  name += '.';
-  name += key.str();
-  return name;
-}
-
-}  // namespace
-
 void read_tls(Reader& reader, const toml::table& table, TlsConfig& tls) {
   for (auto&& [name, node] : table) {
     const std::string key = qualified("tls", name);

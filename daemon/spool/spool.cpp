@@ -160,18 +160,9 @@ std::error_code MessageWriter::set_added_headers(const std::vector<std::string>&
     return {};
   }
   // Already written out: overwrite the record in place (same size, same offset).
-  std::size_t done = 0;
-  while (done < records.size()) {
-    const ssize_t n = ::pwrite(fd_, records.data() + done, records.size() - done,
-                               static_cast<off_t>(reserved_at_ + done));
-    if (n < 0 && errno == EINTR) {
-      continue;
-    }
-    if (n <= 0) {
-      error_ = n < 0 ? last_error() : std::make_error_code(std::errc::io_error);
-      return error_;
-    }
-    done += static_cast<std::size_t>(n);
+  if (auto ec = util::pwrite_all(fd_, records, reserved_at_)) {
+    error_ = ec;
+    return error_;
   }
   return {};
 }

@@ -34,6 +34,9 @@ inline std::error_code pwrite_all(int fd, std::string_view octets, std::uint64_t
       }
       return {errno, std::system_category()};
     }
+    if (written == 0) {
+      return std::make_error_code(std::errc::io_error);  // never progressing: no endless loop
+    }
     octets.remove_prefix(static_cast<std::size_t>(written));
     offset += static_cast<std::uint64_t>(written);
   }
