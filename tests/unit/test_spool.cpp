@@ -60,6 +60,33 @@ std::error_code store_now(spool::Spool& spool, Envelope& envelope, std::string_v
   return result;
 }
 
+// Opens, writes and commits `message` on a private event loop; returns what committed() says.
+spool::StoredMessage commit_now(spool::Spool& spool, Envelope& envelope, std::string_view message) {
+  asio::io_context io;
+  spool::StoredMessage described;
+  asio::co_spawn(
+      io,
+      [&]() -> asio::awaitable<void> {
+        spool::MessageWriter writer;
+        REQUIRE_FALSE(spool.open(envelope, writer));
+        writer.write(message);
+        REQUIRE_FALSE(co_await spool.commit(writer, io.get_executor()));
+        described = spool.committed(envelope, writer);
+      },
+      asio::detached);
+  io.run();
+  return described;
+}
+
+std::string read_through(const spool::StoredMessage& message) {
+  const spool::MessageFile file(message);
+  REQUIRE(file.get() >= 0);
+  std::string octets(message.body_size, '\0');
+  REQUIRE(::pread(file.get(), octets.data(), octets.size(),
+                  static_cast<off_t>(message.body_offset)) == static_cast<ssize_t>(octets.size()));
+  return octets;
+}
+
 }  // namespace
 
 TEST_CASE("an envelope survives the spool header format unchanged") {
@@ -349,20 +376,8 @@ TEST_CASE("a queue file shorter than its recorded length is set aside at recover
 TEST_CASE("committed() describes the stored message exactly as load() reads it") {
   TempDir dir;
   spool::Spool spool({dir.path.string(), 0});
-  asio::io_context io;
   Envelope envelope = sample_envelope();
-  spool::StoredMessage described;
-  asio::co_spawn(
-      io,
-      [&]() -> asio::awaitable<void> {
-        spool::MessageWriter writer;
-        REQUIRE_FALSE(spool.open(envelope, writer));
-        writer.write("Subject: a\r\n\r\nbody\r\n");
-        REQUIRE_FALSE(co_await spool.commit(writer, io.get_executor()));
-        described = spool.committed(envelope, writer);
-      },
-      asio::detached);
-  io.run();
+  const spool::StoredMessage described = commit_now(spool, envelope, "Subject: a\r\n\r\nbody\r\n");
   spool::StoredMessage loaded;
   REQUIRE_FALSE(spool.load(envelope.id, loaded));
   CHECK(described.path == loaded.path);
@@ -370,37 +385,6 @@ TEST_CASE("committed() describes the stored message exactly as load() reads it")
   CHECK(described.body_size == loaded.body_size);
   CHECK(described.envelope.recipients == loaded.envelope.recipients);
 }
-
-namespace {
-
-// Opens, writes and commits `message` on a private event loop; returns what committed() says.
-spool::StoredMessage commit_now(spool::Spool& spool, Envelope& envelope, std::string_view message) {
-  asio::io_context io;
-  spool::StoredMessage described;
-  asio::co_spawn(
-      io,
-      [&]() -> asio::awaitable<void> {
-        spool::MessageWriter writer;
-        REQUIRE_FALSE(spool.open(envelope, writer));
-        writer.write(message);
-        REQUIRE_FALSE(co_await spool.commit(writer, io.get_executor()));
-        described = spool.committed(envelope, writer);
-      },
-      asio::detached);
-  io.run();
-  return described;
-}
-
-std::string read_through(const spool::StoredMessage& message) {
-  const spool::MessageFile file(message);
-  REQUIRE(file.get() >= 0);
-  std::string octets(message.body_size, '\0');
-  REQUIRE(::pread(file.get(), octets.data(), octets.size(),
-                  static_cast<off_t>(message.body_offset)) == static_cast<ssize_t>(octets.size()));
-  return octets;
-}
-
-}  // namespace
 
 TEST_CASE("a committed file stays open for delivery, within the configured number") {
   TempDir dir;
