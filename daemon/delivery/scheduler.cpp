@@ -139,9 +139,12 @@ asio::awaitable<void> Scheduler::worker() {
     move_due_entries();
     if (paced_.has_runnable() && (ready_.empty() || paced_turn_)) {
       paced_turn_ = false;
-      ++active_;
-      co_await release(std::move(*paced_.take_runnable()));
-      --active_;
+      // Listed senders can have nothing left (an operator deleted or held their messages).
+      if (std::optional<Entry> head = paced_.take_runnable()) {
+        ++active_;
+        co_await release(std::move(*head));
+        --active_;
+      }
       continue;
     }
     if (!ready_.empty()) {

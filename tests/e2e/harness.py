@@ -34,6 +34,7 @@ GENEROUS_LIMITS = {"messages_per_minute": 1000000, "recipients_per_day": 1000000
                    "queue_backlog_per_sender": 1000000}
 START_TIMEOUT = 10.0
 STOP_TIMEOUT = 20.0
+LOG_TAIL_LINES = 60  # of the relay's log, printed when a test fails
 QUEUED_AS = re.compile(rb"^250[ -]2\.0\.0 Ok: queued as (\S+)", re.MULTILINE)
 
 
@@ -413,7 +414,17 @@ class Relay:
                 self.kill()
             else:
                 self.stop()
+        if self._failed:
+            self.print_log_tail()
         remove_temp_dir(self.temp_dir, self._failed)
+
+    def print_log_tail(self, lines=LOG_TAIL_LINES):
+        """The end of the relay's log on stderr: a failure in CI explains itself there (the kept
+        temporary directory stays on the CI machine)."""
+        tail = self.log_text().splitlines()[-lines:]
+        print(f"e2e: last {len(tail)} lines of {self.log_path}:", file=sys.stderr)
+        for line in tail:
+            print(f"  {line[:400]}", file=sys.stderr)
 
     def write_config(self):
         with open(self.config_path, "w", encoding="utf-8") as file:
