@@ -3,6 +3,7 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -227,6 +228,12 @@ int run(const Options& options) {
   // sessions share; the last ones go with the server, after the event loop.
   std::unique_ptr<server::Server> server;
   asio::io_context io(1);
+  // Log lines are written once per loop round (a flush posted behind the handlers already
+  // queued), not one write(2) each; the guard writes the rest when the loop is gone.
+  log::set_flush_scheduler([&io] { asio::post(io, [] { log::flush(); }); });
+  const struct FlushSchedulerReset {
+    ~FlushSchedulerReset() { log::set_flush_scheduler({}); }
+  } flush_scheduler_reset;
   // Handlers first (asio queues what arrives until the loop asks): a SIGTERM during recovery or
   // right after the listeners are bound is a clean stop, not the default action.
   asio::signal_set signals(io, SIGTERM, SIGINT, SIGHUP);

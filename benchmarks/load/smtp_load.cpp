@@ -101,7 +101,9 @@ bool one_message(const Options& options, const std::string& body, long number, d
   step("MAIL FROM:<" + sender + ">\r\n", 250);
   step("RCPT TO:<" + options.recipient + ">\r\n", 250);
   step("DATA\r\n", 354);
-  step(body, 250);
+  // The header From is the envelope sender, as a mail client writes it (POLICY VII.1: the relay's
+  // From alignment rule has nothing to say about it).
+  step("From: <" + sender + ">\r\n" + body, 250);
   const bool acknowledged_message = ok;
   ms =
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();
@@ -156,9 +158,9 @@ int main(int argc, char** argv) {
   options.host = target.substr(0, colon);
   options.port = std::atoi(target.c_str() + colon + 1);
 
-  // Like smtp-source: a few headers, then lines of 'x' up to the length, then the end of data.
-  std::string body = "From: <bench@" + options.domain + ">\r\nTo: <" + options.recipient +
-                     ">\r\nSubject: smtp-load\r\n\r\n";
+  // Like smtp-source: a few headers (From is added per message), then lines of 'x' up to the
+  // length, then the end of data.
+  std::string body = "To: <" + options.recipient + ">\r\nSubject: smtp-load\r\n\r\n";
   while (body.size() < options.length) {
     body += std::string(78, 'x') + "\r\n";
   }

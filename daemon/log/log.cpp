@@ -43,6 +43,9 @@ std::atomic<bool> json_format{false};
 std::mutex logger_mutex;
 std::shared_ptr<spdlog::logger> current_logger;  // guarded by logger_mutex
 config::LogConfig current_config;                // guarded by logger_mutex
+FlushScheduler flush_scheduler;                  // guarded by logger_mutex
+// A flush has been scheduled and has not started yet: later lines ride along with it.
+std::atomic<bool> flush_pending{false};
 
 std::shared_ptr<spdlog::logger> make_logger(const config::LogConfig& config) {
   spdlog::sink_ptr sink;
@@ -57,9 +60,9 @@ std::shared_ptr<spdlog::logger> make_logger(const config::LogConfig& config) {
   auto logger = std::make_shared<spdlog::logger>("policy-relay", std::move(sink));
   logger->set_pattern("%v");
   logger->set_level(spdlog::level::trace);  // filtering happens before a line is built
-  // Every line reaches the kernel at once: an operator tailing the file sees it, a crash loses
-  // nothing already logged.
-  logger->flush_on(spdlog::level::trace);
+  // Warnings and errors reach the kernel at once; info lines with the scheduled flush (one
+  // write for a loop round's lines instead of one each: see set_flush_scheduler()).
+  logger->flush_on(spdlog::level::warn);
   return logger;
 }
 
@@ -182,13 +185,46 @@ void reopen() {
     Event("log_reopen_failed", Level::error).add("file", config.file).add("error", error.what());
     return;
   }
-  std::lock_guard lock(logger_mutex);
-  current_logger = std::move(fresh);
+  std::shared_ptr<spdlog::logger> previous;
+  {
+    std::lock_guard lock(logger_mutex);
+    previous = std::exchange(current_logger, std::move(fresh));
+  }
+  previous->flush();  // buffered lines belong to the file they were logged to
 }
 
 void flush() {
+  flush_pending = false;  // first: a line logged during the flush schedules the next one
   logger()->flush();
 }
+
+void set_flush_scheduler(FlushScheduler schedule) {
+  {
+    std::lock_guard lock(logger_mutex);
+    flush_scheduler = std::move(schedule);
+  }
+  flush();  // whatever the previous scheduler was still to write
+}
+
+namespace {
+
+void schedule_flush() {
+  if (flush_pending.exchange(true)) {
+    return;  // the scheduled flush will write this line too
+  }
+  FlushScheduler schedule;
+  {
+    std::lock_guard lock(logger_mutex);
+    schedule = flush_scheduler;
+  }
+  if (schedule) {
+    schedule();
+  } else {
+    flush();
+  }
+}
+
+}  // namespace
 
 std::uint64_t recent_count(std::string_view name) {
   const int index = tally_index(name);
@@ -245,6 +281,9 @@ Event::~Event() {
       line_ += '}';
     }
     logger()->log(kSpdlogLevels[static_cast<std::size_t>(level_)], spdlog::string_view_t(line_));
+    if (level_ < Level::warn) {
+      schedule_flush();  // (warnings and errors were flushed by the logger itself)
+    }
   } catch (...) {
     // Logging must never take the process down; spdlog reports its own I/O errors to stderr.
   }

@@ -69,6 +69,16 @@ bool is_timestamp(std::string_view text) {
   return true;
 }
 
+// What the file holds now (nothing is flushed first).
+std::vector<std::string> lines_on_disk(const fs::path& path) {
+  std::ifstream in(path);
+  std::vector<std::string> lines;
+  for (std::string line; std::getline(in, line);) {
+    lines.push_back(line);
+  }
+  return lines;
+}
+
 std::vector<std::string> read_lines(const fs::path& path) {
   rlog::flush();
   std::ifstream in(path);
@@ -198,6 +208,39 @@ TEST_CASE("events below the configured level are not written") {
   REQUIRE(lines.size() == 2);
   CHECK(lines[0].find(" level=warn event=disk_low free=1") != std::string::npos);
   CHECK(lines[1].find(" level=error event=spool_failed") != std::string::npos);
+}
+
+TEST_CASE("with a flush scheduler info lines wait for the scheduled flush, warnings do not") {
+  TempLog temp;
+  rlog::init(temp.config(config::LogFormat::kv));
+  const fs::path file = temp.path("relay.log");
+  int scheduled = 0;
+  rlog::set_flush_scheduler([&scheduled] { ++scheduled; });
+  const struct Reset {
+    ~Reset() { rlog::set_flush_scheduler({}); }
+  } reset;
+
+  rlog::Event("first");
+  rlog::Event("second");
+  CHECK(scheduled == 1);  // one flush for the batch
+  CHECK(lines_on_disk(file).empty());
+  rlog::flush();  // what the event loop runs
+  CHECK(lines_on_disk(file).size() == 2);
+
+  rlog::Event("third");
+  CHECK(scheduled == 2);
+  rlog::Event("disk_low", rlog::Level::warn);
+  auto lines = lines_on_disk(file);
+  REQUIRE(lines.size() == 4);  // the warning is written at once, the line before it too
+  CHECK(lines[3].find("event=disk_low") != std::string::npos);
+
+  rlog::Event("fourth");
+  rlog::set_flush_scheduler({});  // the loop is gone: what it did not write is written now
+  CHECK(lines_on_disk(file).size() == 5);
+  rlog::Event("fifth");  // without a scheduler every line is written at once
+  lines = lines_on_disk(file);
+  REQUIRE(lines.size() == 6);
+  CHECK(lines[5].find("event=fifth") != std::string::npos);
 }
 
 TEST_CASE("reopen writes to a new file after the old one was moved away") {

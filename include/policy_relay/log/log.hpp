@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <string_view>
 
@@ -20,7 +21,17 @@ enum class Level { trace, debug, info, warn, error };
 void init(const config::LogConfig& config);
 // Reopens the log file (SIGUSR1, for an external logrotate).
 void reopen();
+// Writes every buffered line to the file.
 void flush();
+
+// Batched writes (the daemon's event loop): a line below warn is buffered and `schedule` is
+// called once per batch (the first line after a flush); it must be cheap and thread-safe, and
+// make flush() run soon, e.g. post it to the event loop, where it runs after the handlers
+// already queued. Warnings and errors are written at once, with everything before them.
+// Without a scheduler (the default; also an empty one, which flushes first) every line is
+// written at once.
+using FlushScheduler = std::function<void()>;
+void set_flush_scheduler(FlushScheduler schedule);
 
 bool enabled(Level level);
 
