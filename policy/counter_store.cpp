@@ -1,6 +1,12 @@
 #include "policy_relay/policy/counter_store.hpp"
 
 #include <boost/asio/awaitable.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/deferred.hpp>
+#include <boost/asio/experimental/parallel_group.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <vector>
 
 namespace policy_relay::policy {
 
@@ -26,6 +32,36 @@ std::chrono::seconds resolution_of(Counter counter) {
       break;
   }
   return std::chrono::seconds(1);
+}
+
+boost::asio::awaitable<std::error_code> CounterStore::commit_all(
+    std::span<Reservation* const> reservations, TimePoint now, bool durable) {
+  const auto commit_one = [this, now, durable](Reservation& reservation) {
+    return durable ? commit(reservation, now) : commit_unsynced(reservation, now);
+  };
+  if (reservations.empty()) {
+    co_return std::error_code{};
+  }
+  if (reservations.size() == 1) {
+    co_return co_await commit_one(*reservations.front());
+  }
+  const auto executor = co_await boost::asio::this_coro::executor;
+  using Operation = decltype(boost::asio::co_spawn(executor, commit_one(*reservations.front()),
+                                                   boost::asio::deferred));
+  std::vector<Operation> operations;
+  operations.reserve(reservations.size());
+  for (Reservation* reservation : reservations) {
+    operations.push_back(
+        boost::asio::co_spawn(executor, commit_one(*reservation), boost::asio::deferred));
+  }
+  auto [order, exceptions, errors] =
+      co_await boost::asio::experimental::make_parallel_group(std::move(operations))
+          .async_wait(boost::asio::experimental::wait_for_all(), boost::asio::use_awaitable);
+  std::error_code result;
+  for (std::size_t i = 0; i < errors.size() && !result; ++i) {
+    result = exceptions[i] ? std::make_error_code(std::errc::io_error) : errors[i];
+  }
+  co_return result;
 }
 
 boost::asio::awaitable<MarkResult> CounterStore::put_mark(std::string_view, std::string_view,

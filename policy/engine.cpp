@@ -1,11 +1,5 @@
 #include "policy_relay/policy/engine.hpp"
 
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/deferred.hpp>
-#include <boost/asio/experimental/parallel_group.hpp>
-#include <boost/asio/this_coro.hpp>
-#include <boost/asio/use_awaitable.hpp>
-
 #include <algorithm>
 
 #include "policy_relay/policy/identity.hpp"
@@ -173,29 +167,7 @@ asio::awaitable<std::error_code> Engine::commit(TransactionState& state) {
   // [state] counter_sync: "write" makes the counts survive kill -9 before the 250 and leaves
   // the disk sync to the store's background group sync; "fsync" waits for it too.
   const bool synced = config_->state.counter_sync == config::CounterSync::fsync;
-  const auto commit_one = [this, synced, now](Reservation& reservation) {
-    return synced ? store_.commit(reservation, now) : store_.commit_unsynced(reservation, now);
-  };
-  std::error_code result;
-  if (held.size() == 1) {
-    result = co_await commit_one(*held.front());
-  } else if (!held.empty()) {
-    // One commit per reservation, all at once: a backend that syncs concurrent commits
-    // together makes a 500-recipient message cost one sync, not 500.
-    const auto executor = co_await asio::this_coro::executor;
-    using Operation = decltype(asio::co_spawn(executor, commit_one(*held.front()), asio::deferred));
-    std::vector<Operation> operations;
-    operations.reserve(held.size());
-    for (Reservation* reservation : held) {
-      operations.push_back(asio::co_spawn(executor, commit_one(*reservation), asio::deferred));
-    }
-    auto [order, exceptions, errors] =
-        co_await asio::experimental::make_parallel_group(std::move(operations))
-            .async_wait(asio::experimental::wait_for_all(), asio::use_awaitable);
-    for (std::size_t i = 0; i < errors.size() && !result; ++i) {
-      result = exceptions[i] ? std::make_error_code(std::errc::io_error) : errors[i];
-    }
-  }
+  const std::error_code result = co_await store_.commit_all(held, now, synced);
   if (result) {
     // Whatever did not become usage is given back (release is idempotent).
     for (Reservation* reservation : held) {

@@ -245,25 +245,54 @@ asio::awaitable<std::error_code> LocalCounterStore::commit_unsynced(Reservation&
   return commit_until(reservation, now, false);
 }
 
-asio::awaitable<std::error_code> LocalCounterStore::commit_until(Reservation& reservation,
-                                                                 TimePoint now, bool durable) {
+bool LocalCounterStore::count_held(Reservation& reservation, TimePoint now, std::string& records) {
   const auto found = holds_.find(reservation.id);
   if (found == holds_.end()) {
-    co_return std::make_error_code(std::errc::invalid_argument);  // empty, ended or foreign
+    return false;
   }
   const Hold hold = std::move(found->second);
   holds_.erase(found);
   reservation.id = 0;
-  // Counted at once (a failed write below still counts: never fewer units than granted).
+  // Counted at once (a failed write after this still counts: never fewer units than granted).
   table_.unreserve(hold.key, hold.counter, hold.amount);
   table_.add(hold.key, hold.counter, hold.amount, now);
+  if (hold.amount != 0) {
+    encode_amount(records, hold.key, hold.counter, now, hold.amount);
+  }
+  return true;
+}
+
+asio::awaitable<std::error_code> LocalCounterStore::commit_until(Reservation& reservation,
+                                                                 TimePoint now, bool durable) {
+  std::string record;
+  if (!count_held(reservation, now, record)) {
+    co_return std::make_error_code(std::errc::invalid_argument);  // empty, ended or foreign
+  }
   table_.sweep_some(now, options_.sweep_slots);
-  if (hold.amount == 0) {
+  if (record.empty()) {
     co_return std::error_code{};
   }
-  std::string record;
-  encode_amount(record, hold.key, hold.counter, now, hold.amount);
   co_return co_await write_record(std::move(record), durable, now);
+}
+
+asio::awaitable<std::error_code> LocalCounterStore::commit_all(
+    std::span<Reservation* const> reservations, TimePoint now, bool durable) {
+  std::string records;
+  std::error_code error;
+  for (Reservation* reservation : reservations) {
+    if (!count_held(*reservation, now, records) && !error) {
+      error = std::make_error_code(std::errc::invalid_argument);  // empty, ended or foreign
+    }
+  }
+  table_.sweep_some(now, options_.sweep_slots);
+  if (!records.empty()) {
+    // One append for every record (replay keeps each whole record of a torn append).
+    const std::error_code written = co_await write_record(std::move(records), durable, now);
+    if (!error) {
+      error = written;
+    }
+  }
+  co_return error;
 }
 
 asio::awaitable<std::error_code> LocalCounterStore::write_record(std::string record, bool durable,

@@ -191,13 +191,15 @@ find_relayd() {
 # Keys the benchmark needs only once the daemon knows them (policy limits that would otherwise
 # pace 5,000 messages of one sender to 30/min; state and admin paths that default to system
 # directories). Each is kept only if `--check-config` accepts it; see relay_probe_keys.
+# @RUN@ is the run's own directory (beside its spool, on the --fs-image file system): every run
+# starts with empty counters, as the spool starts empty.
 RELAY_OPTIONAL_KEYS=(
   'upstream|auth = "none"'
   'limits|messages_per_minute = 1000000'
   'limits|recipients_per_day = 100000000'
   'limits|queue_backlog_per_sender = 1000000'
-  'state|directory = "@WORK@/state"'
-  'admin|socket = "@WORK@/admin.sock"'
+  'state|directory = "@RUN@/state"'
+  'admin|socket = "@RUN@/admin.sock"'
 )
 RELAY_ACCEPTED_KEYS=()
 # Keys of one scenario (e.g. 'limits|enabled = false' for the policy chain off).
@@ -235,7 +237,7 @@ write_relay_config() {
         if [ "${extra%%|*}" = "$section" ]; then
           if [ -z "$line" ]; then echo "[$section]"; fi
           line=1
-          echo "${extra#*|}" | sed "s|@WORK@|$WORK|g"
+          echo "${extra#*|}" | sed "s|@RUN@|$(dirname "$file")|g"
         fi
       done
     done

@@ -162,6 +162,10 @@ bool PolicyGate::needs_commit() const {
   return state_.message || !state_.recipients.empty();
 }
 
+bool PolicyGate::commit_is_local_write() const {
+  return engine_.commit_is_local_write();
+}
+
 asio::awaitable<std::error_code> PolicyGate::commit() {
   co_return co_await engine_.commit(state_);
 }

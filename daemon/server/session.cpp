@@ -306,14 +306,20 @@ void Session::after_accept() {
 }
 
 // DESIGN.md "Delivery semantics": the 250 waits until the message is in the spool and the
-// counts it consumed are durable. Both syncs run at once; if the counts fail after the message
-// was committed, the message is taken back out of the spool before anyone delivers it. On
-// failure the client has its 451 (resolved here) and false is returned.
+// counts it consumed are durable. Both syncs run at once (a counts commit that is only a
+// journal write follows the spool's instead: nothing to overlap); if the counts fail after the
+// message was committed, the message is taken back out of the spool before anyone delivers it.
+// On failure the client has its 451 (resolved here) and false is returned.
 asio::awaitable<bool> Session::commit_message() {
   const auto executor = co_await asio::this_coro::executor;
   std::error_code spool_error;
   std::error_code counters_error;
-  if (policy_.needs_commit()) {
+  if (policy_.needs_commit() && policy_.commit_is_local_write()) {
+    spool_error = co_await services_.spool.commit(writer_, executor);
+    if (!spool_error) {
+      counters_error = co_await policy_.commit();
+    }
+  } else if (policy_.needs_commit()) {
     std::tie(spool_error, counters_error) =
         co_await (services_.spool.commit(writer_, executor) && policy_.commit());
   } else {

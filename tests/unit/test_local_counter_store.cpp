@@ -1,6 +1,7 @@
 #include <doctest/doctest.h>
 #include <malloc.h>
 #include <unistd.h>
+#include <array>
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -180,6 +181,39 @@ TEST_CASE("an unsynced commit is in the journal file, and so survives kill -9, w
   }
   Store after(image.path / "state", at_s(1));
   CHECK(after.used("a@x", Counter::releases_per_minute, at_s(1)) == 1);
+}
+
+TEST_CASE("commit_all counts a message's reservations in one journal append that replays whole") {
+  TempDir dir;
+  TempDir image;
+  for (const bool durable : {false, true}) {
+    CAPTURE(durable);
+    const std::string sender = durable ? "durable@x" : "written@x";
+    Store s(dir.path / sender, at_s(0));
+    auto message = s.reserve(sender, Counter::messages_per_minute, 1, 30, at_s(0));
+    auto recipients = s.reserve(sender, Counter::recipients_per_day, 3, 10'000, at_s(0));
+    REQUIRE(message.granted);
+    REQUIRE(recipients.granted);
+    Reservation never_granted;
+    const auto appends_before = s.store.stats().journal.appends;
+    std::array<Reservation*, 2> held{&message.reservation, &recipients.reservation};
+    CHECK_FALSE(run(s.io, s.store.commit_all(held, at_s(1), durable)));
+    CHECK(s.store.stats().journal.appends == appends_before + 1);
+    CHECK_FALSE(message.reservation);
+    CHECK_FALSE(recipients.reservation);
+    CHECK(s.store.stats().open_reservations == 0);
+    CHECK(s.used(sender, Counter::messages_per_minute, at_s(1)) == 1);
+    CHECK(s.used(sender, Counter::recipients_per_day, at_s(1)) == 3);
+    // An ended (or never granted) reservation in the list is an error; the others still count.
+    auto more = s.reserve(sender, Counter::recipients_per_day, 2, 10'000, at_s(2));
+    std::array<Reservation*, 2> mixed{&never_granted, &more.reservation};
+    CHECK(run(s.io, s.store.commit_all(mixed, at_s(2), durable)) == std::errc::invalid_argument);
+    CHECK(s.used(sender, Counter::recipients_per_day, at_s(2)) == 5);
+    crash_image(dir.path / sender, image.path / sender);
+    Store after(image.path / sender, at_s(3));
+    CHECK(after.used(sender, Counter::messages_per_minute, at_s(3)) == 1);
+    CHECK(after.used(sender, Counter::recipients_per_day, at_s(3)) == 5);
+  }
 }
 
 TEST_CASE("replay keeps only the usage still inside its window") {

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <system_error>
@@ -87,6 +88,13 @@ class CounterStore {
     return commit(reservation, now);
   }
 
+  // commit() (durable) or commit_unsynced() of several reservations at one time `now` (a
+  // message's count and its recipients'), so that a backend can write them in one journal
+  // append or one round trip. Every reservation is ended, whatever the outcome; the first error
+  // is returned. Default: the single commits, run concurrently (a backend that groups
+  // concurrent syncs makes a 500-recipient message cost one sync, not 500).
+  virtual boost::asio::awaitable<std::error_code> commit_all(
+      std::span<Reservation* const> reservations, TimePoint now, bool durable);
   // Gives the units back (RSET, refusal, disconnect). Idempotent; safe on an empty reservation.
   virtual void release(Reservation& reservation) = 0;
 

@@ -48,10 +48,17 @@ class Engine {
   // End of DATA with the whole message received. A refusal resets `state`.
   boost::asio::awaitable<Verdict> on_data_end(TransactionState& state,
                                               const Transaction& transaction);
-  // Makes the transaction's counts durable (CounterStore::commit of every reservation, run
-  // concurrently). Afterwards `state` holds nothing to release, whatever the result; on an
-  // error the message must not be acknowledged.
+  // Makes the transaction's counts durable (CounterStore::commit_all of every reservation).
+  // Afterwards `state` holds nothing to release, whatever the result; on an error the message
+  // must not be acknowledged.
   boost::asio::awaitable<std::error_code> commit(TransactionState& state);
+  // Whether commit() is a write to the local journal and nothing more ([state] backend =
+  // "local", counter_sync = "write"): no disk sync, no network, nothing worth overlapping with
+  // the spool commit.
+  bool commit_is_local_write() const {
+    return config_->state.backend == config::StateBackend::local &&
+           config_->state.counter_sync == config::CounterSync::write;
+  }
   // After an accepted on_data_end, with the message analysed (mime::MessageScanner over the
   // spooled message): the message rules (POLICY VI.11, VI.12, VII.1). A refusal resets
   // `state`; on accept, state.advice holds what the session logs, adds and sends.

@@ -51,6 +51,9 @@ class LocalCounterStore final : public CounterStore {
   // Completes once the record is write()n to the journal (it survives kill -9), before its sync.
   boost::asio::awaitable<std::error_code> commit_unsynced(Reservation& reservation,
                                                           TimePoint now) override;
+  // Every record in one journal append (one write, one sync when durable).
+  boost::asio::awaitable<std::error_code> commit_all(std::span<Reservation* const> reservations,
+                                                     TimePoint now, bool durable) override;
   void release(Reservation& reservation) override;
   boost::asio::awaitable<Usage> usage(std::string_view key, Counter counter,
                                       TimePoint now) override;
@@ -98,6 +101,9 @@ class LocalCounterStore final : public CounterStore {
 
   boost::asio::awaitable<std::error_code> commit_until(Reservation& reservation, TimePoint now,
                                                        bool durable);
+  // Ends the hold of `reservation` and counts it at `now`; appends its journal record (if it
+  // counts any units) to `records`. False for an empty, ended or foreign reservation.
+  bool count_held(Reservation& reservation, TimePoint now, std::string& records);
   // Appends encoded records; completes when written (durable: synced).
   boost::asio::awaitable<std::error_code> write_record(std::string record, bool durable,
                                                        TimePoint now);

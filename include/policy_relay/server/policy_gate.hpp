@@ -60,6 +60,8 @@ class PolicyGate {
   bool needs_commit() const;
   // Makes the transaction's counts durable (awaited with the spool commit, before the 250).
   boost::asio::awaitable<std::error_code> commit();
+  // policy::Engine::commit_is_local_write().
+  bool commit_is_local_write() const;
   // After a successful commit: adds reference= and exception_rules= to the accept event when
   // an exception let the message through (POLICY VI.3: every decision it changes is logged).
   void describe_accept(log::Event& accept);
