@@ -26,6 +26,16 @@ class DecodedSize {
   // The body ends with the message: its last line ending counts.
   void end_of_message() { take_pending_break(); }
 
+  // Identity encoding: every octet, line endings included, counts as it is.
+  bool identity() const { return encoding_ == Encoding::identity; }
+  // Identity encoding, and no boundary can end the body: `octets` (any piece of the rest of the
+  // message, lines or not) all count, exactly as content() and line_end() would count them.
+  void rest_of_message(std::string_view octets) {
+    take_pending_break();
+    encoded_ += octets.size();
+    decoded_ += octets.size();
+  }
+
   std::uint64_t decoded() const;
   std::uint64_t encoded() const { return encoded_; }
   bool bad_encoding() const { return bad_encoding_; }

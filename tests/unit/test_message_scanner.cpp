@@ -196,6 +196,26 @@ TEST_CASE("a message ending inside a part's headers, and an empty message, are a
   CHECK(cut.parts.size() == 2);
 }
 
+TEST_CASE("a single-part body is counted whole, boundary-like and long lines included") {
+  const std::string body = "line one\r\n--b\r\n--b--\r\n" + std::string(5000, 'x') +
+                           "\r\nbare\nlf\r\nlast line without its end";
+  for (const std::string& headers : {std::string("From: a@edomex.gob.mx\r\nSubject: plain\r\n\r\n"),
+                                     std::string("Content-Type: text/plain; charset=utf-8\r\n"
+                                                 "Content-Transfer-Encoding: 8bit\r\n\r\n")}) {
+    const std::string message = headers + body;
+    for (const std::size_t piece : kPieces) {
+      CAPTURE(piece);
+      const MessageAnalysis analysis = scan(message, piece);
+      CHECK(analysis.malformed == 0);
+      CHECK(analysis.size == message.size());
+      REQUIRE(analysis.parts.size() == 1);
+      CHECK(analysis.parts[0].content_type == "text/plain");
+      CHECK(analysis.parts[0].encoded_size == body.size());
+      CHECK(analysis.parts[0].decoded_size == body.size());
+    }
+  }
+}
+
 TEST_CASE("only listed parts are kept: thousands of parts are counted, memory stays bounded") {
   std::string message = "Content-Type: multipart/mixed; boundary=b\r\n\r\n";
   for (int i = 0; i < 3000; ++i) {
