@@ -18,6 +18,7 @@
 #include "policy_relay/delivery/scheduler.hpp"
 #include "policy_relay/policy/local_counter_store.hpp"
 #include "policy_relay/spool/spool.hpp"
+#include "temp_dir.hpp"
 
 namespace scheduler_test {
 
@@ -25,13 +26,8 @@ namespace asio = boost::asio;
 namespace fs = std::filesystem;
 using namespace policy_relay;
 
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    char pattern[] = "/tmp/policy-relay-sched-XXXXXX";
-    path = ::mkdtemp(pattern);
-  }
-  ~TempDir() { fs::remove_all(path); }
+struct TempDir : test_support::TempDir {
+  TempDir() : test_support::TempDir("sched") {}
 };
 
 // An upstream that answers from a script: each call pops the next rule, which maps a recipient

@@ -37,9 +37,9 @@ const std::vector<std::string> to_a_b{"a@example.test", "b@example.test"};
 TEST_CASE("DirectoryUpstream writes ID.envelope.json and ID.eml with the octets as spooled") {
   TempDir spool;
   TempDir base;
-  const std::string out_dir = base.path() + "/delivered";
+  const std::string out_dir = base.path.string() + "/delivered";
   const std::string message = "From: <sender@edomex.test>\r\nSubject: x\r\n\r\n.dot\r\nbody";
-  auto stored = write_spool_file(spool.path(), "D1", message);
+  auto stored = write_spool_file(spool.path.string(), "D1", message);
   stored.envelope.recipients = {"a@example.test", "b@example.test", "done@example.test"};
   asio::io_context io;
   DirectoryUpstream upstream({.directory = out_dir});
@@ -71,8 +71,8 @@ TEST_CASE("DirectoryUpstream writes ID.envelope.json and ID.eml with the octets 
 
 TEST_CASE("DirectoryUpstream answers 451 4.3.0 with the errno text when it cannot write") {
   TempDir spool;
-  auto stored = write_spool_file(spool.path(), "D2", "Subject: x\r\n\r\nbody\r\n");
-  const std::string not_a_directory = spool.path() + "/D2";  // the spool file itself
+  auto stored = write_spool_file(spool.path.string(), "D2", "Subject: x\r\n\r\nbody\r\n");
+  const std::string not_a_directory = spool.path.string() + "/D2";  // the spool file itself
   asio::io_context io;
   DirectoryUpstream upstream({.directory = not_a_directory});
   policy_relay::upstream::DeliveryResult result;
@@ -87,13 +87,13 @@ TEST_CASE("DirectoryUpstream answers 451 4.3.0 with the errno text when it canno
 TEST_CASE("DirectoryUpstream refuses new deliveries after shutdown") {
   TempDir spool;
   TempDir out;
-  auto stored = write_spool_file(spool.path(), "D3", "Subject: x\r\n\r\nbody\r\n");
+  auto stored = write_spool_file(spool.path.string(), "D3", "Subject: x\r\n\r\nbody\r\n");
   asio::io_context io;
-  DirectoryUpstream upstream({.directory = out.path()});
+  DirectoryUpstream upstream({.directory = out.path.string()});
   upstream.shutdown();
   policy_relay::upstream::DeliveryResult result;
   run_coroutine(
       io, [&]() -> asio::awaitable<void> { result = co_await upstream.deliver(stored, to_a); });
   CHECK(result.recipients.at(0).reply.code == 451);
-  CHECK_FALSE(std::filesystem::exists(out.path() + "/D3.eml"));
+  CHECK_FALSE(std::filesystem::exists(out.path.string() + "/D3.eml"));
 }

@@ -9,8 +9,8 @@ using upstream_test::write_spool_file;
 
 TEST_CASE("the header block of a stored message is read up to the empty line") {
   TempDir dir;
-  const auto stored =
-      write_spool_file(dir.path(), "H1", "From: a@b\r\nSubject: s\r\n\r\nbody\r\n\r\nmore\r\n");
+  const auto stored = write_spool_file(dir.path.string(), "H1",
+                                       "From: a@b\r\nSubject: s\r\n\r\nbody\r\n\r\nmore\r\n");
   std::string headers;
   REQUIRE_FALSE(read_header_block(stored, headers));
   CHECK(headers == "From: a@b\r\nSubject: s\r\n");
@@ -23,7 +23,7 @@ TEST_CASE("the header block is bounded and cut after the last whole line") {
     message += "X-Header-" + std::to_string(i) + ": some value\r\n";
   }
   message += "\r\nbody\r\n";
-  const auto stored = write_spool_file(dir.path(), "H2", message);
+  const auto stored = write_spool_file(dir.path.string(), "H2", message);
   std::string headers;
   REQUIRE_FALSE(read_header_block(stored, headers, 100));
   CHECK(headers.size() <= 100);
@@ -34,11 +34,13 @@ TEST_CASE("the header block is bounded and cut after the last whole line") {
 TEST_CASE("a message without a body or without headers gives what there is") {
   TempDir dir;
   std::string headers;
-  REQUIRE_FALSE(read_header_block(write_spool_file(dir.path(), "H3", "Subject: s\r\n"), headers));
+  REQUIRE_FALSE(
+      read_header_block(write_spool_file(dir.path.string(), "H3", "Subject: s\r\n"), headers));
   CHECK(headers == "Subject: s\r\n");
-  REQUIRE_FALSE(read_header_block(write_spool_file(dir.path(), "H4", "\r\nbody\r\n"), headers));
+  REQUIRE_FALSE(
+      read_header_block(write_spool_file(dir.path.string(), "H4", "\r\nbody\r\n"), headers));
   CHECK(headers.empty());
-  auto missing = write_spool_file(dir.path(), "H5", "x");
+  auto missing = write_spool_file(dir.path.string(), "H5", "x");
   missing.path += ".gone";
   CHECK(read_header_block(missing, headers));
 }

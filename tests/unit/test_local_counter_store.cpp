@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "policy_relay/policy/local_counter_store.hpp"
+#include "temp_dir.hpp"
 
 namespace asio = boost::asio;
 namespace fs = std::filesystem;
@@ -22,13 +23,8 @@ using std::chrono::seconds;
 
 namespace {
 
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    char pattern[] = "/tmp/policy-relay-counters-XXXXXX";
-    path = ::mkdtemp(pattern);
-  }
-  ~TempDir() { fs::remove_all(path); }
+struct TempDir : test_support::TempDir {
+  TempDir() : test_support::TempDir("counters") {}
 };
 
 TimePoint at_s(std::int64_t offset) {

@@ -6,6 +6,7 @@
 
 #include "policy_relay/policy/local_counter_store.hpp"
 #include "redis_store_support.hpp"
+#include "temp_dir.hpp"
 
 namespace asio = boost::asio;
 using namespace policy_relay;
@@ -14,13 +15,8 @@ using test::at_seconds;
 
 namespace {
 
-struct TempDir {
-  std::filesystem::path path;
-  TempDir() {
-    char pattern[] = "/tmp/policy-relay-outage-XXXXXX";
-    path = ::mkdtemp(pattern);
-  }
-  ~TempDir() { std::filesystem::remove_all(path); }
+struct TempDir : test_support::TempDir {
+  TempDir() : test_support::TempDir("outage") {}
 };
 
 }  // namespace

@@ -68,7 +68,7 @@ const std::vector<std::string> to_other{"other@example.test"};
 
 TEST_CASE("SmtpUpstream delivers the spooled octets dot-stuffed and reports each recipient") {
   TempDir dir;
-  auto stored = write_spool_file(dir.path(), "M1", kMessage);
+  auto stored = write_spool_file(dir.path.string(), "M1", kMessage);
   asio::io_context io;
   FakeSmtpServer server(io, {.refuse = {"refused@example.test"}});
   SmtpUpstream upstream(io.get_executor(), config_for(server.port()));
@@ -111,7 +111,7 @@ TEST_CASE("SmtpUpstream delivers the spooled octets dot-stuffed and reports each
 
 TEST_CASE("SmtpUpstream talks one command at a time to a server without PIPELINING") {
   TempDir dir;
-  auto stored = write_spool_file(dir.path(), "M2", kMessage);
+  auto stored = write_spool_file(dir.path.string(), "M2", kMessage);
   stored.envelope.body_type = "8BITMIME";
   asio::io_context io;
   FakeSmtpServer server(io, {.pipelining = false});
@@ -146,7 +146,7 @@ TEST_CASE("a large message is streamed in chunks with dots stuffed across chunk 
   }
   expected += ".\r\n";
   TempDir dir;
-  auto stored = write_spool_file(dir.path(), "M3", message);
+  auto stored = write_spool_file(dir.path.string(), "M3", message);
   asio::io_context io;
   FakeSmtpServer server(io, {});
   SmtpUpstream upstream(io.get_executor(), config_for(server.port()));
@@ -164,7 +164,7 @@ TEST_CASE("a large message is streamed in chunks with dots stuffed across chunk 
 
 TEST_CASE("idle pooled connections are closed with QUIT after idle_timeout") {
   TempDir dir;
-  auto stored = write_spool_file(dir.path(), "M4", kMessage);
+  auto stored = write_spool_file(dir.path.string(), "M4", kMessage);
   asio::io_context io;
   FakeSmtpServer server(io, {});
   auto config = config_for(server.port());
@@ -185,7 +185,7 @@ TEST_CASE("idle pooled connections are closed with QUIT after idle_timeout") {
 
 TEST_CASE("a pooled connection the server dropped is replaced without failing the message") {
   TempDir dir;
-  auto stored = write_spool_file(dir.path(), "M5", kMessage);
+  auto stored = write_spool_file(dir.path.string(), "M5", kMessage);
   asio::io_context io;
   FakeSmtpServer server(io, {.close_after_messages = 1});
   SmtpUpstream upstream(io.get_executor(), config_for(server.port()));
@@ -203,7 +203,7 @@ TEST_CASE("a pooled connection the server dropped is replaced without failing th
 
 TEST_CASE("network failures, timeouts and garbage become 451 4.4.1 for every recipient") {
   TempDir dir;
-  auto stored = write_spool_file(dir.path(), "M6", kMessage);
+  auto stored = write_spool_file(dir.path.string(), "M6", kMessage);
   asio::io_context io;
   std::uint16_t closed_port = 0;
   {
@@ -243,7 +243,7 @@ TEST_CASE("network failures, timeouts and garbage become 451 4.4.1 for every rec
 
 TEST_CASE("an unreadable spool file is a local 451 4.3.0 and opens no connection") {
   TempDir dir;
-  auto stored = write_spool_file(dir.path(), "M7", kMessage);
+  auto stored = write_spool_file(dir.path.string(), "M7", kMessage);
   stored.path += ".missing";
   asio::io_context io;
   FakeSmtpServer server(io, {});

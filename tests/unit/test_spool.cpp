@@ -12,6 +12,7 @@
 
 #include "policy_relay/spool/envelope_format.hpp"
 #include "policy_relay/spool/spool.hpp"
+#include "temp_dir.hpp"
 
 namespace asio = boost::asio;
 namespace fs = std::filesystem;
@@ -19,13 +20,8 @@ using namespace policy_relay;
 
 namespace {
 
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    char pattern[] = "/tmp/policy-relay-spool-XXXXXX";
-    path = ::mkdtemp(pattern);
-  }
-  ~TempDir() { fs::remove_all(path); }
+struct TempDir : test_support::TempDir {
+  TempDir() : test_support::TempDir("spool") {}
 };
 
 Envelope sample_envelope() {

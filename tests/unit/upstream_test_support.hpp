@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "policy_relay/spool/spool.hpp"
+#include "temp_dir.hpp"
 
 // Helpers for session-level upstream tests: a temporary directory, a hand-written spool-format
 // file, and a tiny SMTP server coroutine on 127.0.0.1 (port 0) that records what it received.
@@ -30,22 +31,7 @@ namespace asio = boost::asio;
 using asio::ip::tcp;
 constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
 
-class TempDir {
- public:
-  TempDir() {
-    std::string pattern = (std::filesystem::temp_directory_path() / "policy-relay-XXXXXX").string();
-    REQUIRE(::mkdtemp(pattern.data()) != nullptr);
-    path_ = pattern;
-  }
-  ~TempDir() {
-    std::error_code ignored;
-    std::filesystem::remove_all(path_, ignored);
-  }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
+using test_support::TempDir;
 
 // A file shaped like a spool entry: an envelope header block that delivery must skip, then
 // the message octets at body_offset.
