@@ -34,6 +34,17 @@ std::chrono::seconds resolution_of(Counter counter) {
   return std::chrono::seconds(1);
 }
 
+boost::asio::awaitable<ReserveResult> CounterStore::try_count(std::string_view key, Counter counter,
+                                                              std::uint64_t amount,
+                                                              std::uint64_t limit, TimePoint now) {
+  ReserveResult result = co_await try_reserve(key, counter, amount, limit, now);
+  if (result.granted) {
+    result.error = co_await commit_unsynced(result.reservation, now);
+    result.reservation = Reservation{};
+  }
+  co_return result;
+}
+
 boost::asio::awaitable<std::error_code> CounterStore::commit_all(
     std::span<Reservation* const> reservations, TimePoint now, bool durable) {
   const auto commit_one = [this, now, durable](Reservation& reservation) {

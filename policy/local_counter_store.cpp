@@ -226,6 +226,28 @@ asio::awaitable<ReserveResult> LocalCounterStore::try_reserve(std::string_view k
   co_return result;
 }
 
+asio::awaitable<ReserveResult> LocalCounterStore::try_count(std::string_view key, Counter counter,
+                                                            std::uint64_t amount,
+                                                            std::uint64_t limit, TimePoint now) {
+  table_.sweep_some(now, options_.sweep_slots);
+  ReserveResult result;
+  const auto check = table_.try_reserve(key, counter, amount, limit, now);
+  result.used = check.used;
+  result.frees_at = check.frees_at;
+  if (!check.granted) {
+    co_return result;
+  }
+  result.granted = true;
+  table_.unreserve(key, counter, amount);
+  table_.add(key, counter, amount, now);
+  if (amount != 0) {
+    std::string record;
+    encode_amount(record, key, counter, now, amount);
+    result.error = co_await write_record(std::move(record), false, now);
+  }
+  co_return result;
+}
+
 void LocalCounterStore::release(Reservation& reservation) {
   const auto found = holds_.find(reservation.id);
   if (found != holds_.end()) {

@@ -22,8 +22,10 @@ std::string_view script_text(int script) {
       return redis_scripts::commit;
     case 2:
       return redis_scripts::release;
-    default:
+    case 3:
       return redis_scripts::usage;
+    default:
+      return redis_scripts::count;
   }
 }
 
@@ -135,7 +137,7 @@ asio::awaitable<RedisCounterStore::Result> RedisCounterStore::run(
   if (result.first == RedisError::server_error && result.second.text.starts_with("NOSCRIPT") &&
       client_) {
     // SCRIPT FLUSH or a restarted server: EVAL runs the text and loads it again.
-    for (int script = 0; script < 4; ++script) {
+    for (int script = 0; script < kScripts; ++script) {
       if (command[1] == shas_[script]) {
         shas_[script].clear();
         command[0] = "EVAL";
@@ -153,7 +155,7 @@ asio::awaitable<RedisCounterStore::Result> RedisCounterStore::run(
 }
 
 void RedisCounterStore::load_scripts() {
-  for (int script = 0; script < 4; ++script) {
+  for (int script = 0; script < kScripts; ++script) {
     client_->send({"SCRIPT", "LOAD", std::string(script_text(script))},
                   [this, alive = alive_, script](std::error_code error, RedisValue value) {
                     if (*alive && !error && value.type == RedisValue::Type::string) {
@@ -235,6 +237,33 @@ asio::awaitable<ReserveResult> RedisCounterStore::try_reserve(std::string_view k
     result.reservation.id = id;
   }
   co_return result;
+}
+
+asio::awaitable<ReserveResult> RedisCounterStore::try_count(std::string_view key, Counter counter,
+                                                            std::uint64_t amount,
+                                                            std::uint64_t limit, TimePoint now) {
+  auto command = script_command(
+      Script::count, key, counter, now,
+      {std::to_string(amount), std::to_string(std::min<std::uint64_t>(limit, 1ull << 52))});
+  const Result reply = co_await run(std::move(command));
+  const auto& [error, value] = reply;
+  ReserveResult result;
+  if (!error && well_formed(value, 2)) {
+    result.used = static_cast<std::uint64_t>(std::max(0ll, element(value, 1)));
+    if (element(value, 0) == 1) {
+      result.granted = true;
+    } else {
+      const long long frees = element(value, 2);
+      result.frees_at = frees < 0 ? TimePoint::max() : unix_seconds(frees);
+    }
+    co_return result;
+  }
+  if (options_.fallback == nullptr) {
+    result.error = error ? error : make_error_code(RedisError::server_error);
+    co_return result;
+  }
+  ++stats_.fallbacks;
+  co_return co_await options_.fallback->try_count(key, counter, amount, limit, now);
 }
 
 asio::awaitable<std::error_code> RedisCounterStore::commit(Reservation& reservation,

@@ -85,6 +85,45 @@ local function keep()
   end
 end
 
+-- Adds `amount` units to the newest bucket at `now` (a time older than it counts there).
+local function add_units(amount)
+  local k = math.floor(now_s / res)
+  local n = tonumber(redis.call('HGET', h, 'n'))
+  if n and n > k then
+    k = n
+  end
+  redis.call('HINCRBY', h, 'b:' .. k, amount)
+  redis.call('HINCRBY', h, 's', amount)
+  redis.call('HSET', h, 'n', k)
+  if not redis.call('HGET', h, 'l') then
+    redis.call('HSET', h, 'l', first_live)
+  end
+end
+
+-- The refusal of `amount` units when `used` (of which `s` committed) leaves no room:
+-- {0, used, the first second at which they fit (-1 = never)}.
+local function refusal(used, s, amount, limit)
+  if amount > limit then
+    return {0, used, -1}
+  end
+  local need = used + amount - limit
+  local n = tonumber(redis.call('HGET', h, 'n'))
+  if n == nil or s == 0 then
+    return {0, used, now_s + res}
+  end
+  if need > s then
+    return {0, used, (n + 1) * res + win}
+  end
+  local freed = 0
+  for k = first_live, n do
+    freed = freed + num(redis.call('HGET', h, 'b:' .. k))
+    if freed >= need then
+      return {0, used, (k + 1) * res + win}
+    end
+  end
+  return {0, used, (n + 1) * res + win}
+end
+
 local function drop_hold(id)
   local held = redis.call('HGET', h, 'h:' .. id)
   if not held then
@@ -119,25 +158,7 @@ if amount <= limit and used + amount <= limit then
   end
   return {1, used}
 end
-if amount > limit then
-  return {0, used, -1}
-end
-local need = used + amount - limit
-local n = tonumber(redis.call('HGET', h, 'n'))
-if n == nil or s == 0 then
-  return {0, used, now_s + res}
-end
-if need > s then
-  return {0, used, (n + 1) * res + win}
-end
-local freed = 0
-for k = first_live, n do
-  freed = freed + num(redis.call('HGET', h, 'b:' .. k))
-  if freed >= need then
-    return {0, used, (k + 1) * res + win}
-  end
-end
-return {0, used, (n + 1) * res + win}
+return refusal(used, s, amount, limit)
 )lua";
 
 const std::string kCommit = std::string(kPrelude) + R"lua(
@@ -145,20 +166,27 @@ prune()
 drop_hold(ARGV[5])
 local amount = tonumber(ARGV[4])
 if amount > 0 then
-  local k = math.floor(now_s / res)
-  local n = tonumber(redis.call('HGET', h, 'n'))
-  if n and n > k then
-    k = n
-  end
-  redis.call('HINCRBY', h, 'b:' .. k, amount)
-  redis.call('HINCRBY', h, 's', amount)
-  redis.call('HSET', h, 'n', k)
-  if not redis.call('HGET', h, 'l') then
-    redis.call('HSET', h, 'l', first_live)
-  end
+  add_units(amount)
 end
 keep()
 return 1
+)lua";
+
+// reserve and commit in one: the units count at once, no hold is taken.
+const std::string kCount = std::string(kPrelude) + R"lua(
+prune()
+local amount = tonumber(ARGV[4])
+local limit = tonumber(ARGV[5])
+local s = num(redis.call('HGET', h, 's'))
+local used = s + num(redis.call('HGET', h, 'r'))
+if amount <= limit and used + amount <= limit then
+  if amount > 0 then
+    add_units(amount)
+    keep()
+  end
+  return {1, used}
+end
+return refusal(used, s, amount, limit)
 )lua";
 
 // No keep(): removing a hold never needs the keys to live longer.
@@ -186,5 +214,6 @@ const std::string_view reserve = kReserve;
 const std::string_view commit = kCommit;
 const std::string_view release = kRelease;
 const std::string_view usage = kUsage;
+const std::string_view count = kCount;
 
 }  // namespace policy_relay::policy::redis_scripts

@@ -28,5 +28,8 @@ extern const std::string_view commit;
 extern const std::string_view release;
 // -> {used, next_free_unix_s (0 = nothing counted)}.
 extern const std::string_view usage;
+// reserve and commit in one step: ARGV[4] amount, [5] limit -> as reserve; when granted the
+// units are counted at once and no hold is taken.
+extern const std::string_view count;
 
 }  // namespace policy_relay::policy::redis_scripts

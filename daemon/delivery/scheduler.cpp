@@ -177,9 +177,12 @@ asio::awaitable<void> Scheduler::release(Entry entry) {
     co_await deliver(std::move(entry));
     co_return;
   }
-  auto result = co_await pacing.store->try_reserve(identity, policy::Counter::releases_per_minute,
-                                                   1, limit, wall_now());
-  if (result.error || !result.granted) {
+  // Counted before the upstream sees the message (a kill -9 keeps the count), in one step with
+  // the check; not synced: a disk sync per message would halve the delivery rate for a count
+  // that only paces.
+  auto result = co_await pacing.store->try_count(identity, policy::Counter::releases_per_minute, 1,
+                                                 limit, wall_now());
+  if (!result.granted) {
     auto wait = pacing.error_backoff;
     if (!result.error) {
       // frees_at is wall-clock time; the wait runs on the steady clock.
@@ -206,13 +209,11 @@ asio::awaitable<void> Scheduler::release(Entry entry) {
   }
   paced_.granted(identity);
   wake_one();  // the sender's next message may go to another worker
-  // Written before the upstream sees the message (a kill -9 keeps the count); not synced: a
-  // disk sync per message would halve the delivery rate for a count that only paces.
-  if (auto ec = co_await pacing.store->commit_unsynced(result.reservation, wall_now())) {
+  if (result.error) {
     log::Event("internal_error", log::Level::error)
         .add("where", "pacing.commit")
         .add("id", entry.id)
-        .add("error", ec.message());
+        .add("error", result.error.message());
   }
   co_await deliver(std::move(entry));
 }

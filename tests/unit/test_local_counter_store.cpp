@@ -212,6 +212,38 @@ TEST_CASE("commit_all counts a message's reservations in one journal append that
   }
 }
 
+TEST_CASE("try_count counts exactly the limit at once, holds nothing, and survives kill -9") {
+  TempDir dir;
+  TempDir image;
+  {
+    Store s(dir.path, at_s(0));
+    for (int i = 0; i < 5; ++i) {
+      const auto counted =
+          run(s.io, s.store.try_count("p@x", Counter::releases_per_minute, 1, 5, at_s(i)));
+      CHECK(counted.granted);
+      CHECK_FALSE(counted.error);
+      CHECK(counted.used == static_cast<std::uint64_t>(i));
+      CHECK_FALSE(counted.reservation);
+    }
+    const auto refused =
+        run(s.io, s.store.try_count("p@x", Counter::releases_per_minute, 1, 5, at_s(10)));
+    CHECK_FALSE(refused.granted);
+    CHECK_FALSE(refused.error);
+    CHECK(refused.used == 5);
+    CHECK(refused.frees_at == at_s(61));  // the unit counted in second 0 leaves at 0 + 1 + 60
+    CHECK(s.store.stats().open_reservations == 0);
+    CHECK(s.used("p@x", Counter::releases_per_minute, at_s(10)) == 5);
+    crash_image(dir.path, image.path / "state");
+  }
+  Store after(image.path / "state", at_s(20));
+  CHECK(after.used("p@x", Counter::releases_per_minute, at_s(20)) == 5);
+  CHECK_FALSE(
+      run(after.io, after.store.try_count("p@x", Counter::releases_per_minute, 1, 5, at_s(20)))
+          .granted);
+  CHECK(run(after.io, after.store.try_count("p@x", Counter::releases_per_minute, 1, 5, at_s(61)))
+            .granted);
+}
+
 TEST_CASE("replay keeps only the usage still inside its window") {
   TempDir dir;
   {

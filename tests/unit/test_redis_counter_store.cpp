@@ -119,6 +119,43 @@ TEST_CASE("redis: counts exactly like the local backend, bucket by bucket") {
   std::filesystem::remove_all(directory);
 }
 
+TEST_CASE("redis: try_count answers like the local backend and takes no hold") {
+  test::RedisServer server;
+  asio::io_context io;
+  test::RedisStore redis(io, server.port());
+  RawClient raw_client(io, server.port());
+  char pattern[] = "/tmp/policy-relay-count-XXXXXX";
+  const std::filesystem::path directory = ::mkdtemp(pattern);
+  LocalCounterStore::Options options;
+  options.start_time = at_seconds(0);
+  {
+    LocalCounterStore local(directory.string(), io.get_executor(), options);
+    const double times[] = {0.2, 0.5, 0.9, 1.1, 30, 59.9, 60.4, 61.0, 61.3, 62, 125, 125.5};
+    for (double t : times) {
+      CAPTURE(t);
+      const auto now = at_seconds(t);
+      const auto from_local =
+          test::run_on(io, local.try_count("c@x", Counter::releases_per_minute, 1, 3, now));
+      const auto from_redis =
+          test::run_on(io, redis.store->try_count("c@x", Counter::releases_per_minute, 1, 3, now));
+      REQUIRE_FALSE(from_redis.error);
+      CHECK_FALSE(from_redis.reservation);
+      CHECK(from_local.granted == from_redis.granted);
+      CHECK(from_local.used == from_redis.used);
+      if (!from_local.granted) {
+        CHECK(std::chrono::floor<std::chrono::seconds>(from_local.frees_at) == from_redis.frees_at);
+      }
+      CHECK(test::run_on(io, local.usage("c@x", Counter::releases_per_minute, now)).used ==
+            redis.usage("c@x", Counter::releases_per_minute, now).used);
+    }
+    local.drain();
+  }
+  std::filesystem::remove_all(directory);
+  // No hold was taken: the lease set of the counter does not exist.
+  const std::string key = redis.store->counter_key("c@x", Counter::releases_per_minute);
+  CHECK(raw(io, raw_client.client, {"EXISTS", key + ":leases"}).second.integer == 0);
+}
+
 TEST_CASE("redis: a hold of a relay that died ends with its lease; a commit after it counts") {
   test::RedisServer server;
   asio::io_context io;

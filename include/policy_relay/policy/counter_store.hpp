@@ -88,6 +88,14 @@ class CounterStore {
     return commit(reservation, now);
   }
 
+  // Counts `amount` units at `now` if they fit, in one atomic step: try_reserve() and
+  // commit_unsynced() at once, without a hold. For units used the moment they are granted
+  // (queue pacing's releases). The result's reservation is always empty; `granted` with an
+  // `error` means the units are counted but their record may not survive a crash. Default:
+  // try_reserve() then commit_unsynced().
+  virtual boost::asio::awaitable<ReserveResult> try_count(std::string_view key, Counter counter,
+                                                          std::uint64_t amount, std::uint64_t limit,
+                                                          TimePoint now);
   // commit() (durable) or commit_unsynced() of several reservations at one time `now` (a
   // message's count and its recipients'), so that a backend can write them in one journal
   // append or one round trip. Every reservation is ended, whatever the outcome; the first error

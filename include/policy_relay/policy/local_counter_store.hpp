@@ -51,6 +51,10 @@ class LocalCounterStore final : public CounterStore {
   // Completes once the record is write()n to the journal (it survives kill -9), before its sync.
   boost::asio::awaitable<std::error_code> commit_unsynced(Reservation& reservation,
                                                           TimePoint now) override;
+  // No hold: the table counts the units and the record is written like commit_unsynced().
+  boost::asio::awaitable<ReserveResult> try_count(std::string_view key, Counter counter,
+                                                  std::uint64_t amount, std::uint64_t limit,
+                                                  TimePoint now) override;
   // Every record in one journal append (one write, one sync when durable).
   boost::asio::awaitable<std::error_code> commit_all(std::span<Reservation* const> reservations,
                                                      TimePoint now, bool durable) override;

@@ -64,6 +64,10 @@ class RedisCounterStore final : public CounterStore {
                                                     std::uint64_t amount, std::uint64_t limit,
                                                     TimePoint now) override;
   boost::asio::awaitable<std::error_code> commit(Reservation& reservation, TimePoint now) override;
+  // One script call (redis_scripts::count) instead of a reserve and a commit.
+  boost::asio::awaitable<ReserveResult> try_count(std::string_view key, Counter counter,
+                                                  std::uint64_t amount, std::uint64_t limit,
+                                                  TimePoint now) override;
   void release(Reservation& reservation) override;
   boost::asio::awaitable<Usage> usage(std::string_view key, Counter counter,
                                       TimePoint now) override;
@@ -86,7 +90,8 @@ class RedisCounterStore final : public CounterStore {
   std::string counter_key(std::string_view identity, Counter counter) const;
 
  private:
-  enum class Script { reserve, commit, release, usage };
+  enum class Script { reserve, commit, release, usage, count };
+  static constexpr int kScripts = 5;
   using Result = std::pair<std::error_code, RedisValue>;
 
   std::vector<std::string> script_command(Script script, std::string_view identity, Counter counter,
@@ -104,7 +109,7 @@ class RedisCounterStore final : public CounterStore {
   Options options_;
   std::unique_ptr<RedisClient> client_;
   std::string instance_;  // unique per process: reservation ids never collide across relays
-  std::string shas_[4];
+  std::string shas_[kScripts];
   std::uint64_t next_reservation_ = 1;
   std::unordered_map<std::uint64_t, Reservation> fallback_holds_;  // our id -> fallback's
   bool outage_ = false;
