@@ -283,16 +283,19 @@ int run(const Options& options) {
                                 upstream::make_bounce_builder(*config), scheduler_config);
 
   // Advisory mails (advice action "notify", POLICY VI.11, VI.12): at most one per sender and
-  // rule in 24 h, remembered under [state] directory.
+  // rule in 24 h, remembered under [state] directory, or in Redis for the whole cluster.
   server::NoticeLog notice_log(config->state.directory + "/advice-notices", std::chrono::hours(24));
   std::unique_ptr<server::AdviceNotifier> notifier;
   if (config->advice.bcc_action == config::AdviceAction::notify ||
       config->advice.attachment_action == config::AdviceAction::notify) {
-    notice_log.load(
-        std::chrono::duration_cast<std::chrono::seconds>(clock.now().time_since_epoch()).count());
+    if (!redis) {  // with Redis the marks are there (and state.directory may not even exist)
+      notice_log.load(
+          std::chrono::duration_cast<std::chrono::seconds>(clock.now().time_since_epoch()).count());
+    }
     notifier = std::make_unique<server::AdviceNotifier>(
         io.get_executor(), spool, scheduler, notice_log, clock,
-        server::AdviceNotifier::Config{config->advice.notify_from, config->server.hostname});
+        server::AdviceNotifier::Config{config->advice.notify_from, config->server.hostname},
+        redis ? counters : nullptr);
   }
 
   // The policy chain (POLICY I.1, VI.1, VI.3, VI.4), TLS and AUTH (VII.1), the account

@@ -116,28 +116,24 @@ std::string build_notice_message(const Notice& notice) {
 
 AdviceNotifier::AdviceNotifier(asio::any_io_executor executor, spool::Spool& spool,
                                delivery::Scheduler& scheduler, NoticeLog& log,
-                               const policy::Clock& clock, Config config)
+                               const policy::Clock& clock, Config config,
+                               policy::CounterStore* shared)
     : executor_(std::move(executor)),
       spool_(spool),
       scheduler_(scheduler),
       log_(log),
       clock_(clock),
-      config_(std::move(config)) {}
+      config_(std::move(config)),
+      shared_(shared) {}
 
 void AdviceNotifier::notify(std::string_view rule, const std::string& identity,
                             const std::string& sender, const std::string& for_id,
                             std::string subject, std::string body) {
+  if (sender.empty()) {
+    return;  // the null sender gets no mail (RFC 5321 4.5.5); clients cannot use it here anyway
+  }
   const std::int64_t now =
       std::chrono::duration_cast<std::chrono::seconds>(clock_.now().time_since_epoch()).count();
-  if (sender.empty() || !log_.claim(rule, identity, now)) {
-    log::Event("advice_notice")
-        .add("for", for_id)
-        .add("rule", rule)
-        .add("to", sender)
-        .add("sent", false)
-        .add("reason", "already_notified");
-    return;
-  }
   Notice notice;
   notice.from = config_.from;
   notice.to = sender;
@@ -146,8 +142,41 @@ void AdviceNotifier::notify(std::string_view rule, const std::string& identity,
   notice.hostname = config_.hostname;
   notice.message_id = "advice." + for_id + "." + std::to_string(++sequence_);
   notice.now = now;
-  asio::co_spawn(executor_, send(std::string(rule), sender, for_id, build_notice_message(notice)),
+  asio::co_spawn(executor_,
+                 claim_and_send(std::string(rule), identity, sender, for_id,
+                                build_notice_message(notice), now),
                  asio::detached);
+}
+
+asio::awaitable<AdviceNotifier::Claim> AdviceNotifier::claim(std::string rule, std::string identity,
+                                                             std::int64_t now) {
+  if (shared_ == nullptr) {
+    co_return log_.claim(rule, identity, now) ? Claim::claimed : Claim::already_notified;
+  }
+  const policy::MarkResult mark =
+      co_await shared_->put_mark("notify:" + rule + ":" + identity, "1", std::chrono::hours(24),
+                                 true, policy::TimePoint(std::chrono::seconds(now)));
+  if (mark.error) {
+    co_return Claim::state_unavailable;
+  }
+  co_return mark.stored ? Claim::claimed : Claim::already_notified;
+}
+
+asio::awaitable<void> AdviceNotifier::claim_and_send(std::string rule, std::string identity,
+                                                     std::string sender, std::string for_id,
+                                                     std::string message, std::int64_t now) {
+  const Claim claimed = co_await claim(rule, identity, now);
+  if (claimed != Claim::claimed) {
+    const bool unavailable = claimed == Claim::state_unavailable;
+    log::Event("advice_notice", unavailable ? log::Level::warn : log::Level::info)
+        .add("for", for_id)
+        .add("rule", rule)
+        .add("to", sender)
+        .add("sent", false)
+        .add("reason", unavailable ? "state_unavailable" : "already_notified");
+    co_return;
+  }
+  co_await send(std::move(rule), std::move(sender), std::move(for_id), std::move(message));
 }
 
 asio::awaitable<void> AdviceNotifier::send(std::string rule, std::string sender, std::string for_id,

@@ -39,10 +39,10 @@ def send(port, token, recipients=("to@example.org",)):
 
 
 class Cluster:
-    def __init__(self, test, unavailable="defer", limits=None):
+    def __init__(self, test, unavailable="defer", limits=None, extra=None):
         self.redis = test.enterContext(RedisProcess())
         self.upstream = test.enterContext(CaptureUpstream())
-        config = cluster_config(self.redis, unavailable, limits)
+        config = {**cluster_config(self.redis, unavailable, limits), **(extra or {})}
         self.relays = [test.enterContext(Relay(upstream=self.upstream, config=config))
                        for _ in range(2)]
         self.proxy = test.enterContext(HAProxy([relay.port for relay in self.relays]))
@@ -103,6 +103,39 @@ class LimitsAcrossRelaysTest(unittest.TestCase):
         self.assertEqual(sum(len(m.rcpt_tos) for m in cluster.upstream.messages()), 7)
         for relay in cluster.relays:
             self.assertTrue(cluster.accepts(relay), relay.log_text())
+
+
+class NoticesAcrossRelaysTest(unittest.TestCase):
+    POSTMASTER = "avisos@edomex.gob.mx"
+
+    def test_two_relays_send_one_advisory_notice_per_sender_between_them(self):
+        # POLICY VI.11 with bcc_action = "notify": at most one notice per sender and day, in
+        # total; the mark lives in Redis with the counters.
+        cluster = Cluster(self, extra={"advice": {"bcc_action": "notify",
+                                                  "notify_from": self.POSTMASTER}})
+        visible = [f"p{n}@edomex.gob.mx" for n in range(6)]  # above the threshold of 5
+        for i in range(4):  # HAProxy alternates the relays
+            mail = message(f"advised-{i}", visible)
+            with smtplib.SMTP("127.0.0.1", cluster.proxy.port, timeout=30) as client:
+                client.ehlo("client.test")
+                client.send_message(mail, SENDER, ["p0@edomex.gob.mx"])
+
+        def notice_events():
+            found = [e for relay in cluster.relays for e in relay.events("advice_notice")]
+            return found if len(found) >= 4 else None
+
+        events = wait_for(notice_events, 20, message="an advice_notice event per advised message")
+        self.assertEqual(sorted(e["sent"] for e in events), ["false", "false", "false", "true"])
+        self.assertEqual({e.get("reason") for e in events if e["sent"] == "false"},
+                         {"already_notified"})
+        for relay in cluster.relays:
+            self.assertTrue(cluster.accepts(relay), relay.log_text())
+        notices = cluster.upstream.wait_for_messages(
+            1, where=lambda m: m.mail_from == self.POSTMASTER)
+        cluster.upstream.wait_for_messages(5)  # the four advised messages and the notice
+        self.assertEqual([m.rcpt_tos for m in notices], [[SENDER]])
+        self.assertEqual(len([m for m in cluster.upstream.messages()
+                              if m.mail_from == self.POSTMASTER]), 1)
 
 
 class KillOneRelayTest(unittest.TestCase):

@@ -9,6 +9,7 @@
 #include <unordered_map>
 
 #include "policy_relay/policy/clock.hpp"
+#include "policy_relay/policy/counter_store.hpp"
 
 namespace policy_relay::spool {
 class Spool;
@@ -60,9 +61,15 @@ struct Notice {
 };
 std::string build_notice_message(const Notice& notice);
 
-// Sends notices: claims the sender's slot in the NoticeLog, stores the mail in the spool like
-// any message (sender notify_from, one recipient) and hands it to the scheduler, which sends it
+// Sends notices: claims the sender's slot for the rule, stores the mail in the spool like any
+// message (sender notify_from, one recipient) and hands it to the scheduler, which sends it
 // through the upstream. Runs on the event loop; notify() returns at once.
+//
+// The slot is claimed in the NoticeLog (one relay), or, when `shared` is given ([state]
+// backend = "redis", issue 7), as a mark "notify:RULE:IDENTITY" set only if absent with a 24 h
+// expiry, so that every relay of a cluster sends one notice between them. A mark that cannot
+// be set (Redis unreachable with redis_unavailable = "defer") sends nothing: a missed notice
+// is better than one per relay.
 class AdviceNotifier {
  public:
   struct Config {
@@ -72,7 +79,7 @@ class AdviceNotifier {
 
   AdviceNotifier(boost::asio::any_io_executor executor, spool::Spool& spool,
                  delivery::Scheduler& scheduler, NoticeLog& log, const policy::Clock& clock,
-                 Config config);
+                 Config config, policy::CounterStore* shared = nullptr);
 
   // For the message `for_id` of `identity`, sent by `sender`: a notice unless one for `rule`
   // went to `identity` within the interval.
@@ -80,6 +87,11 @@ class AdviceNotifier {
               const std::string& for_id, std::string subject, std::string body);
 
  private:
+  enum class Claim { claimed, already_notified, state_unavailable };
+  boost::asio::awaitable<Claim> claim(std::string rule, std::string identity, std::int64_t now);
+  boost::asio::awaitable<void> claim_and_send(std::string rule, std::string identity,
+                                              std::string sender, std::string for_id,
+                                              std::string message, std::int64_t now);
   boost::asio::awaitable<void> send(std::string rule, std::string sender, std::string for_id,
                                     std::string message);
 
@@ -89,6 +101,7 @@ class AdviceNotifier {
   NoticeLog& log_;
   const policy::Clock& clock_;
   Config config_;
+  policy::CounterStore* shared_;
   std::uint64_t sequence_ = 0;
 };
 
