@@ -1,4 +1,6 @@
 // policy-relayd: the SMTP submission relay daemon (DESIGN.md "Data flow").
+#include <sys/stat.h>
+
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -7,8 +9,10 @@
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <cerrno>
 #include <csignal>
 #include <cstdio>
+#include <cstring>
 #include <exception>
 #include <fstream>
 #include <memory>
@@ -250,6 +254,12 @@ int run(const Options& options) {
         policy::scaled_window_spec(counter, config->limits.rate_window);
   }
   const bool redis = config->state.backend == config::StateBackend::redis;
+  // Held messages (and, locally, counters, suspensions and notices) live here whatever the
+  // backend: it must exist before the first `queue hold`.
+  if (::mkdir(config->state.directory.c_str(), 0700) != 0 && errno != EEXIST) {
+    throw std::runtime_error("cannot create state.directory " + config->state.directory + ": " +
+                             std::strerror(errno));
+  }
   if (!redis || config->state.redis_unavailable == config::RedisUnavailable::local) {
     // backend = "local", or the redis backend's fallback: the journal under state.directory.
     local_counters = open_local_counters(*config, io, windows);
@@ -303,7 +313,7 @@ int run(const Options& options) {
   // Operations reads the suspensions first: the first generation refuses suspended senders.
   auto operations = std::make_unique<ops::Operations>(
       ops::Operations::Parts{io, options.config_path, scheduler, spool, *counters, clock,
-                             notifier.get()},
+                             notifier.get(), redis_counters.get()},
       *config);
   server = std::make_unique<server::Server>(
       io, ops::build_generation(config, nullptr, operations->shared()));

@@ -65,7 +65,7 @@ void Operations::register_commands() {
                      {"connections", static_cast<std::uint64_t>(server_->session_count())},
                      {"queue", static_cast<std::uint64_t>(parts_.scheduler.queued() + held)},
                      {"held", held},
-                     {"suspended", static_cast<std::uint64_t>(suspensions_.list().size())},
+                     {"suspended", static_cast<std::uint64_t>(suspensions_->list().size())},
                      {"reloads", reloads_},
                      {"last_minute", std::move(per_minute)}});
   });
@@ -102,7 +102,7 @@ void Operations::register_commands() {
         {"recipients_remaining", remaining(limits.recipients_per_day, day.used)},
         {"recipients_frees_at", day.used ? unix_seconds(day.next_free) : 0},
         {"queued", static_cast<std::uint64_t>(parts_.scheduler.backlog(identity))},
-        {"suspended", suspensions_.find(identity) != nullptr},
+        {"suspended", suspensions_->find(identity) != nullptr},
         {"exception", policy.exception ? policy.exception->reference : std::string()}};
     co_return Reply::success(std::move(result));
   });
@@ -117,7 +117,7 @@ void Operations::register_commands() {
       rows.push_back(json::object{{"sender", row.identity},
                                   {"messages", row.messages},
                                   {"recipients", row.recipients},
-                                  {"suspended", suspensions_.find(row.identity) != nullptr}});
+                                  {"suspended", suspensions_->find(row.identity) != nullptr}});
     }
     co_return Reply::success(json::object{{"window_s", 3600}, {"senders", std::move(rows)}});
   });
@@ -129,13 +129,13 @@ void Operations::register_commands() {
       co_return Reply::failure("suspend needs a sender and a --reason");
     }
     const std::string identity = lower(*sender);
-    if (const policy::Suspension* existing = suspensions_.find(identity)) {
+    if (const policy::Suspension* existing = suspensions_->find(identity)) {
       co_return Reply::success(
           json::object{{"suspended", suspension_json(*existing)}, {"already", true}});
     }
     policy::Suspension suspension{identity, *reason, "operator", 0, ""};
     suspension.since = unix_seconds(std::chrono::system_clock::now());
-    const std::error_code error = co_await suspensions_.suspend(suspension);
+    const std::error_code error = co_await suspensions_->suspend(suspension);
     if (error) {
       co_return Reply::failure("cannot store the suspension: " + error.message());
     }
@@ -155,7 +155,7 @@ void Operations::register_commands() {
     }
     const std::string identity = lower(*sender);
     bool existed = false;
-    const std::error_code error = co_await suspensions_.resume(identity, existed);
+    const std::error_code error = co_await suspensions_->resume(identity, existed);
     if (error) {
       co_return Reply::failure("cannot store the change: " + error.message());
     }
@@ -176,7 +176,7 @@ void Operations::register_commands() {
 
   dispatcher_.add("suspensions", [this](const json::object&) -> boost::asio::awaitable<Reply> {
     json::array all;
-    for (const auto& suspension : suspensions_.list()) {
+    for (const auto& suspension : suspensions_->list()) {
       all.push_back(suspension_json(suspension));
     }
     co_return Reply::success(json::object{{"suspensions", std::move(all)}});
@@ -299,15 +299,15 @@ void Operations::register_queue_commands() {
         }
         const std::size_t released = parts_.scheduler.release_held(
             [&](const std::string& held_id, std::string_view identity) {
-              return held_id == id && suspensions_.find(identity) == nullptr;
+              return held_id == id && suspensions_->find(identity) == nullptr;
             });
         spool::StoredMessage message;
         if (released == 0 && parts_.spool.load(id, message)) {
           co_return Reply::failure("no message " + id + " in the queue");
         }
         const bool suspended =
-            released == 0 && suspensions_.find(policy::sender_identity(message.envelope.auth_user,
-                                                                       message.envelope.sender));
+            released == 0 && suspensions_->find(policy::sender_identity(message.envelope.auth_user,
+                                                                        message.envelope.sender));
         co_return Reply::success(
             json::object{{"id", id}, {"released", released > 0}, {"sender_suspended", suspended}});
       });

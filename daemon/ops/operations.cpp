@@ -83,10 +83,14 @@ std::int64_t unix_now() {
 }  // namespace
 
 Operations::Operations(Parts parts, const config::Config& config)
-    : parts_(parts),
-      suspensions_(config.state.directory),
-      held_(config.state.directory),
-      abuse_(thresholds_of(config.abuse)) {
+    : parts_(parts), held_(config.state.directory), abuse_(thresholds_of(config.abuse)) {
+  if (parts_.redis != nullptr) {
+    auto shared = std::make_unique<RedisSuspensionStore>(parts_.io.get_executor(), *parts_.redis);
+    shared_suspensions_ = shared.get();
+    suspensions_ = std::move(shared);
+  } else {
+    suspensions_ = std::make_unique<FileSuspensionStore>(config.state.directory);
+  }
   register_commands();
   register_queue_commands();
 }
@@ -98,12 +102,12 @@ const config::Config& Operations::config() const {
 }
 
 SharedServices Operations::shared() {
-  return {parts_.spool, parts_.scheduler, parts_.counters, parts_.clock, &suspensions_,
+  return {parts_.spool, parts_.scheduler, parts_.counters, parts_.clock, suspensions_.get(),
           this,         parts_.notifier};
 }
 
 bool Operations::held(const std::string& id, std::string_view identity) const {
-  return held_.contains(id) || suspensions_.find(identity) != nullptr;
+  return held_.contains(id) || suspensions_->find(identity) != nullptr;
 }
 
 void Operations::start(server::Server& server) {
@@ -115,11 +119,14 @@ void Operations::start(server::Server& server) {
   admin_ = std::make_unique<admin::AdminServer>(parts_.io, first->config->admin.socket,
                                                 first->config->admin.request_timeout, dispatcher_);
   admin_->start();
+  if (shared_suspensions_ != nullptr) {
+    shared_suspensions_->start();  // the first read of Redis follows at once
+  }
   if (const auto interval = watchdog_interval()) {
     asio::co_spawn(parts_.io, watchdog(*interval), asio::detached);
   }
   log::Event("ready")
-      .add("suspended", static_cast<std::uint64_t>(suspensions_.list().size()))
+      .add("suspended", static_cast<std::uint64_t>(suspensions_->list().size()))
       .add("held", static_cast<std::uint64_t>(held_.ids().size()));
   notify("READY=1\nSTATUS=accepting mail");
 }
@@ -129,6 +136,9 @@ void Operations::stop() {
   notify("STOPPING=1");
   if (admin_) {
     admin_->stop();
+  }
+  if (shared_suspensions_ != nullptr) {
+    shared_suspensions_->stop();
   }
 }
 
@@ -233,11 +243,11 @@ void Operations::tripped(std::string_view identity, const policy::AbuseTrip& tri
 }
 
 asio::awaitable<void> Operations::suspend_for_abuse(policy::Suspension suspension) {
-  if (suspensions_.find(suspension.identity) != nullptr) {
+  if (suspensions_->find(suspension.identity) != nullptr) {
     co_return;
   }
   const policy::Suspension logged = suspension;
-  const std::error_code error = co_await suspensions_.suspend(std::move(suspension));
+  const std::error_code error = co_await suspensions_->suspend(std::move(suspension));
   log::Event event("suspend", log::Level::warn);
   event.add("sender", logged.identity)
       .add("source", logged.source)

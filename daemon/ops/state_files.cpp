@@ -73,6 +73,36 @@ std::error_code replace_file(const std::string& path, std::string_view content) 
   return {};
 }
 
+std::string encode_suspension(const policy::Suspension& suspension) {
+  const json::object object{{"identity", suspension.identity},
+                            {"reason", suspension.reason},
+                            {"source", suspension.source},
+                            {"since", suspension.since},
+                            {"evidence", suspension.evidence}};
+  return json::serialize(object);
+}
+
+std::string decode_suspension(std::string_view record, policy::Suspension& out) {
+  boost::system::error_code ec;
+  const json::value parsed = json::parse(record, ec);
+  if (ec || !parsed.is_object()) {
+    return "not a suspension record (JSON object)";
+  }
+  const json::object& object = parsed.as_object();
+  out = policy::Suspension{};
+  out.identity = string_field(object, "identity");
+  out.reason = string_field(object, "reason");
+  out.source = string_field(object, "source");
+  out.evidence = string_field(object, "evidence");
+  if (const json::value* since = object.if_contains("since"); since && since->is_int64()) {
+    out.since = since->as_int64();
+  }
+  if (out.identity.empty()) {
+    return "no identity";
+  }
+  return "";
+}
+
 FileSuspensionStore::FileSuspensionStore(std::string directory)
     : path_(std::move(directory) + "/suspensions") {
   std::size_t number = 0;
@@ -81,23 +111,10 @@ FileSuspensionStore::FileSuspensionStore(std::string directory)
     if (line.empty()) {
       continue;
     }
-    boost::system::error_code ec;
-    const json::value parsed = json::parse(line, ec);
-    if (ec || !parsed.is_object()) {
-      throw std::runtime_error(path_ + ":" + std::to_string(number) +
-                               ": not a suspension record (JSON object); fix or remove the line");
-    }
-    const json::object& object = parsed.as_object();
     policy::Suspension suspension;
-    suspension.identity = string_field(object, "identity");
-    suspension.reason = string_field(object, "reason");
-    suspension.source = string_field(object, "source");
-    suspension.evidence = string_field(object, "evidence");
-    if (const json::value* since = object.if_contains("since"); since && since->is_int64()) {
-      suspension.since = since->as_int64();
-    }
-    if (suspension.identity.empty()) {
-      throw std::runtime_error(path_ + ":" + std::to_string(number) + ": no identity");
+    if (std::string error = decode_suspension(line, suspension); !error.empty()) {
+      throw std::runtime_error(path_ + ":" + std::to_string(number) + ": " + error +
+                               "; fix or remove the line");
     }
     suspensions_.insert_or_assign(suspension.identity, std::move(suspension));
   }
@@ -119,12 +136,7 @@ std::vector<policy::Suspension> FileSuspensionStore::list() const {
 std::error_code FileSuspensionStore::save() const {
   std::string content;
   for (const auto& [identity, suspension] : suspensions_) {
-    json::object object{{"identity", suspension.identity},
-                        {"reason", suspension.reason},
-                        {"source", suspension.source},
-                        {"since", suspension.since},
-                        {"evidence", suspension.evidence}};
-    content += json::serialize(object);
+    content += encode_suspension(suspension);
     content += '\n';
   }
   return replace_file(path_, content);

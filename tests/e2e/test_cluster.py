@@ -138,6 +138,45 @@ class NoticesAcrossRelaysTest(unittest.TestCase):
                               if m.mail_from == self.POSTMASTER]), 1)
 
 
+class SuspensionsAcrossRelaysTest(unittest.TestCase):
+    def test_a_sender_suspended_on_one_relay_is_refused_by_both_until_resumed_on_the_other(self):
+        # POLICY IV.2 / VII.4: the suspension lives in Redis, every relay reads it within 1 s.
+        cluster = Cluster(self)
+        first, second = cluster.relays
+        _, suspended, _ = first.ctl("suspend", SENDER, "--reason", "password leaked (VII.4)",
+                                    json_output=True)
+        self.assertEqual(suspended["suspended"]["sender"], SENDER)
+
+        def refused_by_both():
+            # Two connections through HAProxy: one per relay (it alternates them).
+            results = [send(cluster.proxy.port, f"while-suspended-{n}") for n in range(2)]
+            return results if all(kind == "refused" for kind, _ in results) else None
+
+        # The other relay learns it with its next read of Redis (every second): until then it
+        # may still accept; from then on both refuse.
+        wait_for(refused_by_both, 15, message="both relays refusing")
+        for kind, reply in [send(cluster.proxy.port, f"confirm-suspended-{n}") for n in range(4)]:
+            self.assertEqual(kind, "refused", reply)
+            self.assertTrue(reply.startswith("550 5.7.1 Sender suspended"), reply)
+        for relay in cluster.relays:
+            self.assertTrue([e for e in relay.events("reject") if e.get("rule") == "suspended"],
+                            relay.log_text())
+        _, listed, _ = second.ctl("status", json_output=True)
+        self.assertEqual(listed.get("suspended"), 1, listed)
+
+        self.assertIn("resumed", second.ctl("resume", SENDER)[1])
+
+        def accepted_by_both():
+            results = [send(cluster.proxy.port, f"after-resume-{n}") for n in range(2)]
+            return results if all(kind == "accepted" for kind, _ in results) else None
+
+        wait_for(accepted_by_both, 15, message="both relays accepting again")
+        cluster.upstream.wait_for_messages(1, where=lambda m: b"after-resume-" in m.data)
+        self.assertFalse([m for m in cluster.upstream.messages() if b"confirm-suspended" in m.data])
+        for relay in cluster.relays:
+            self.assertTrue(cluster.accepts(relay), relay.log_text())
+
+
 class KillOneRelayTest(unittest.TestCase):
     def test_kill_9_of_one_relay_mid_load_loses_no_acknowledged_message(self):
         cluster = Cluster(self)

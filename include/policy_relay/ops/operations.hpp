@@ -10,6 +10,7 @@
 #include "policy_relay/admin/admin_server.hpp"
 #include "policy_relay/admin/protocol.hpp"
 #include "policy_relay/ops/generation_builder.hpp"
+#include "policy_relay/ops/redis_suspensions.hpp"
 #include "policy_relay/ops/state_files.hpp"
 #include "policy_relay/policy/abuse_detector.hpp"
 #include "policy_relay/policy/sender_standing.hpp"
@@ -30,6 +31,9 @@ class Operations final : public policy::SenderActivity {
     policy::CounterStore& counters;
     const policy::Clock& clock;
     server::AdviceNotifier* notifier = nullptr;  // advice action "notify" (built at start)
+    // state.backend = "redis": suspensions live there (RedisSuspensionStore), shared by the
+    // cluster; else in the file under [state] directory.
+    policy::RedisCounterStore* redis = nullptr;
   };
 
   // Loads the suspensions and held messages under [state] directory (throws when damaged).
@@ -68,7 +72,8 @@ class Operations final : public policy::SenderActivity {
 
   Parts parts_;
   server::Server* server_ = nullptr;
-  FileSuspensionStore suspensions_;
+  std::unique_ptr<policy::SuspensionStore> suspensions_;
+  RedisSuspensionStore* shared_suspensions_ = nullptr;  // suspensions_, when in Redis
   HeldMessages held_;
   policy::AbuseDetector abuse_;
   policy::SenderTally tally_;

@@ -19,6 +19,10 @@ namespace policy_relay::ops {
 // Writes `content` to `path` atomically and durably.
 std::error_code replace_file(const std::string& path, std::string_view content);
 
+// One suspension as a one-line JSON object, and back ("" on success, else what is wrong).
+std::string encode_suspension(const policy::Suspension& suspension);
+std::string decode_suspension(std::string_view record, policy::Suspension& out);
+
 // Local SuspensionStore: DIR/suspensions, one JSON object per line.
 class FileSuspensionStore final : public policy::SuspensionStore {
  public:

@@ -89,6 +89,15 @@ class RedisCounterStore final : public CounterStore {
   // The two keys of one sender's counter (for tests and operators: redis-cli HGETALL KEY).
   std::string counter_key(std::string_view identity, Counter counter) const;
 
+  // The cluster's other shared state (ops::RedisSuspensionStore) on the same connection: one
+  // Redis command, with KEY_PREFIX prepended to the key by the caller (key_prefix()). No local
+  // fallback: an error says Redis did not answer (outages are reported as for the counters).
+  boost::asio::awaitable<std::pair<std::error_code, RedisValue>> shared_command(
+      std::vector<std::string> command) {
+    return run(std::move(command));
+  }
+  const std::string& key_prefix() const { return options_.key_prefix; }
+
  private:
   enum class Script { reserve, commit, release, usage, count };
   static constexpr int kScripts = 5;

@@ -1,0 +1,88 @@
+// Suspensions shared through Redis (issue 7: "suspensions ... live there too"): what one relay
+// suspends, every relay refuses; the first record wins; a damaged record still suspends.
+#include <doctest/doctest.h>
+
+#include "policy_relay/ops/redis_suspensions.hpp"
+#include "policy_relay/ops/state_files.hpp"
+#include "redis_store_support.hpp"
+
+namespace asio = boost::asio;
+using namespace policy_relay;
+using ops::RedisSuspensionStore;
+using policy::Suspension;
+
+namespace {
+
+Suspension suspension_of(std::string identity, std::string reason) {
+  Suspension suspension;
+  suspension.identity = std::move(identity);
+  suspension.reason = std::move(reason);
+  suspension.source = "operator";
+  suspension.since = 1'794'960'000;
+  return suspension;
+}
+
+}  // namespace
+
+TEST_CASE("redis suspensions: one relay suspends, the other learns it; resume lifts it for all") {
+  test::RedisServer server;
+  asio::io_context io;
+  test::RedisStore redis_a(io, server.port());
+  test::RedisStore redis_b(io, server.port());
+  RedisSuspensionStore a(io.get_executor(), *redis_a.store);
+  RedisSuspensionStore b(io.get_executor(), *redis_b.store);
+
+  CHECK_FALSE(test::run_on(io, a.suspend(suspension_of("juan@edomex.gob.mx", "leaked"))));
+  REQUIRE(a.find("juan@edomex.gob.mx") != nullptr);
+  CHECK(b.find("juan@edomex.gob.mx") == nullptr);  // until b reads Redis again
+  CHECK_FALSE(test::run_on(io, b.refresh()));
+  const Suspension* seen = b.find("juan@edomex.gob.mx");
+  REQUIRE(seen != nullptr);
+  CHECK(seen->reason == "leaked");
+  CHECK(seen->source == "operator");
+  CHECK(seen->since == 1'794'960'000);
+
+  // A second suspension of the same sender keeps the first record, on both relays.
+  CHECK_FALSE(test::run_on(io, b.suspend(suspension_of("juan@edomex.gob.mx", "again"))));
+  CHECK(b.find("juan@edomex.gob.mx")->reason == "leaked");
+  CHECK(b.list().size() == 1);
+
+  bool existed = false;
+  CHECK_FALSE(test::run_on(io, b.resume("juan@edomex.gob.mx", existed)));
+  CHECK(existed);
+  CHECK(b.find("juan@edomex.gob.mx") == nullptr);
+  CHECK(a.find("juan@edomex.gob.mx") != nullptr);  // a's copy until its next read
+  CHECK_FALSE(test::run_on(io, a.refresh()));
+  CHECK(a.find("juan@edomex.gob.mx") == nullptr);
+  existed = true;
+  CHECK_FALSE(test::run_on(io, a.resume("juan@edomex.gob.mx", existed)));
+  CHECK_FALSE(existed);
+}
+
+TEST_CASE("redis suspensions: the refresh loop picks up changes; a damaged record suspends") {
+  test::RedisServer server;
+  asio::io_context io;
+  test::RedisStore redis_a(io, server.port());
+  test::RedisStore redis_b(io, server.port());
+  RedisSuspensionStore a(io.get_executor(), *redis_a.store);
+  RedisSuspensionStore b(io.get_executor(), *redis_b.store, std::chrono::milliseconds(50));
+  b.start();
+  CHECK_FALSE(test::run_on(io, a.suspend(suspension_of("ana@edomex.gob.mx", "abuse"))));
+  CHECK(test::run_until(io, [&] { return b.find("ana@edomex.gob.mx") != nullptr; }));
+
+  // Someone wrote garbage into the hash: the sender stays suspended, never silently lifted.
+  std::vector<std::string> garbage{"HSET", redis_a.store->key_prefix() + "suspensions",
+                                   "pepe@edomex.gob.mx", "{not json"};
+  CHECK_FALSE(test::run_on(io, redis_a.store->shared_command(std::move(garbage))).first);
+  CHECK(test::run_until(io, [&] { return b.find("pepe@edomex.gob.mx") != nullptr; }));
+  CHECK(b.find("pepe@edomex.gob.mx")->reason == "damaged record in Redis");
+  CHECK(b.list().size() == 2);
+
+  // Redis gone: the last copy stays in force; changes fail and say so.
+  server.stop();
+  CHECK(test::run_on(io, b.suspend(suspension_of("otro@edomex.gob.mx", "x"))));
+  CHECK(b.find("ana@edomex.gob.mx") != nullptr);
+  b.stop();
+  test::run_until(
+      io, [] { return false; }, std::chrono::milliseconds(100));
+}
