@@ -57,6 +57,22 @@ bool well_formed(const RedisValue& value, std::size_t elements) {
   return true;
 }
 
+// The reserve and count scripts' answer, {1, used} or {0, used, frees_at_unix_s (-1 = never)},
+// when well formed.
+std::optional<ReserveResult> check_answer(const RedisValue& value) {
+  if (!well_formed(value, 2)) {
+    return std::nullopt;
+  }
+  ReserveResult result;
+  result.used = static_cast<std::uint64_t>(std::max(0ll, element(value, 1)));
+  result.granted = element(value, 0) == 1;
+  if (!result.granted) {
+    const long long frees = element(value, 2);
+    result.frees_at = frees < 0 ? TimePoint::max() : unix_seconds(frees);
+  }
+  return result;
+}
+
 }  // namespace
 
 RedisCounterStore::RedisCounterStore(asio::any_io_executor executor, Options options)
@@ -215,16 +231,11 @@ asio::awaitable<ReserveResult> RedisCounterStore::try_reserve(std::string_view k
   const Result reply = co_await run(std::move(command));
   const auto& [error, value] = reply;
   ReserveResult result;
-  if (!error && well_formed(value, 2)) {
-    result.used = static_cast<std::uint64_t>(std::max(0ll, element(value, 1)));
-    if (element(value, 0) == 1) {
-      result.granted = true;
-      result.reservation = {id, std::string(key), counter, amount};
-    } else {
-      const long long frees = element(value, 2);
-      result.frees_at = frees < 0 ? TimePoint::max() : unix_seconds(frees);
+  if (auto answer = error ? std::nullopt : check_answer(value)) {
+    if (answer->granted) {
+      answer->reservation = {id, std::string(key), counter, amount};
     }
-    co_return result;
+    co_return *answer;
   }
   if (options_.fallback == nullptr) {
     result.error = error ? error : make_error_code(RedisError::server_error);
@@ -248,15 +259,8 @@ asio::awaitable<ReserveResult> RedisCounterStore::try_count(std::string_view key
   const Result reply = co_await run(std::move(command));
   const auto& [error, value] = reply;
   ReserveResult result;
-  if (!error && well_formed(value, 2)) {
-    result.used = static_cast<std::uint64_t>(std::max(0ll, element(value, 1)));
-    if (element(value, 0) == 1) {
-      result.granted = true;
-    } else {
-      const long long frees = element(value, 2);
-      result.frees_at = frees < 0 ? TimePoint::max() : unix_seconds(frees);
-    }
-    co_return result;
+  if (auto answer = error ? std::nullopt : check_answer(value)) {
+    co_return *answer;
   }
   if (options_.fallback == nullptr) {
     result.error = error ? error : make_error_code(RedisError::server_error);
