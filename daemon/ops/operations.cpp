@@ -66,6 +66,14 @@ std::vector<std::string> restart_required(const config::Config& old, const confi
             u.username == v.username && u.ca_file == v.ca_file,
         "upstream");
   check(old.admin.socket == now.admin.socket, "admin.socket");
+  // The notice sender (advice action "notify") is built at start, with its From.
+  const auto notifies = [](const config::Config& c) {
+    return c.advice.bcc_action == config::AdviceAction::notify ||
+           c.advice.attachment_action == config::AdviceAction::notify;
+  };
+  check(notifies(old) == notifies(now) &&
+            (!notifies(now) || old.advice.notify_from == now.advice.notify_from),
+        "advice (an action turned to or from notify, notify_from)");
   return keys;
 }
 

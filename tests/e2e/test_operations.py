@@ -59,6 +59,12 @@ class ReloadTest(unittest.TestCase):
             self.assertTrue(queued_id(send(fresh, SENDER, [f"n{n}@example.org" for n in range(4)])))
             messages = upstream.wait_for_messages(2)
             self.assertEqual(sorted(len(m.rcpt_tos) for m in messages), [2, 4])
+            # Turning notices on needs their sender, built at start: the reload says so.
+            relay.config["advice"] = {"bcc_action": "notify", "notify_from": "avisos@edomex.gob.mx"}
+            relay.write_config()
+            _, reloaded, _ = relay.ctl("reload", json_output=True)
+            self.assertEqual(reloaded["restart_required"],
+                             ["advice (an action turned to or from notify, notify_from)"])
 
     def test_a_broken_file_is_refused_and_the_running_config_stays(self):
         with CaptureUpstream() as upstream, Relay(upstream=upstream, config={
