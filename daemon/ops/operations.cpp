@@ -94,6 +94,18 @@ Operations::Operations(Parts parts, const config::Config& config)
     : parts_(parts), held_(config.state.directory), abuse_(thresholds_of(config.abuse)) {
   if (parts_.redis != nullptr) {
     auto shared = std::make_unique<RedisSuspensionStore>(parts_.io.get_executor(), *parts_.redis);
+    // Lifted on another relay: what this one held for the sender goes, as after a resume here.
+    shared->set_on_lifted([this](const std::string& identity) {
+      abuse_.forget(identity);
+      const std::size_t released =
+          parts_.scheduler.release_held([&](const std::string& id, std::string_view owner) {
+            return owner == identity && !held_.contains(id);
+          });
+      log::Event("resume")
+          .add("sender", identity)
+          .add("source", "shared")
+          .add("released", static_cast<std::uint64_t>(released));
+    });
     shared_suspensions_ = shared.get();
     suspensions_ = std::move(shared);
   } else {

@@ -88,7 +88,18 @@ asio::awaitable<std::error_code> RedisSuspensionStore::refresh() {
     }
     fresh.insert_or_assign(field, std::move(suspension));
   }
+  std::vector<std::string> lifted;
+  for (const auto& [identity, suspension] : known_) {
+    if (!fresh.contains(identity)) {
+      lifted.push_back(identity);
+    }
+  }
   known_ = std::move(fresh);
+  for (const std::string& identity : lifted) {
+    if (on_lifted_) {
+      on_lifted_(identity);
+    }
+  }
   co_return std::error_code{};
 }
 

@@ -31,6 +31,10 @@ TEST_CASE("redis suspensions: one relay suspends, the other learns it; resume li
   test::RedisStore redis_b(io, server.port());
   RedisSuspensionStore a(io.get_executor(), *redis_a.store);
   RedisSuspensionStore b(io.get_executor(), *redis_b.store);
+  std::vector<std::string> lifted_for_a;
+  std::vector<std::string> lifted_for_b;
+  a.set_on_lifted([&](const std::string& identity) { lifted_for_a.push_back(identity); });
+  b.set_on_lifted([&](const std::string& identity) { lifted_for_b.push_back(identity); });
 
   CHECK_FALSE(test::run_on(io, a.suspend(suspension_of("juan@edomex.gob.mx", "leaked"))));
   REQUIRE(a.find("juan@edomex.gob.mx") != nullptr);
@@ -54,6 +58,9 @@ TEST_CASE("redis suspensions: one relay suspends, the other learns it; resume li
   CHECK(a.find("juan@edomex.gob.mx") != nullptr);  // a's copy until its next read
   CHECK_FALSE(test::run_on(io, a.refresh()));
   CHECK(a.find("juan@edomex.gob.mx") == nullptr);
+  // a learns the lift from Redis and is told (to release what it held); b lifted it itself.
+  CHECK(lifted_for_a == std::vector<std::string>{"juan@edomex.gob.mx"});
+  CHECK(lifted_for_b.empty());
   existed = true;
   CHECK_FALSE(test::run_on(io, a.resume("juan@edomex.gob.mx", existed)));
   CHECK_FALSE(existed);

@@ -4,6 +4,7 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -44,6 +45,11 @@ class RedisSuspensionStore final : public policy::SuspensionStore {
   // Reads the whole hash into memory now (what the refresh loop does every `refresh`).
   boost::asio::awaitable<std::error_code> refresh();
 
+  // Called by refresh() for each sender whose suspension another relay lifted (this relay's
+  // own resume() does not call it): the caller releases what it held for that sender.
+  using Lifted = std::function<void(const std::string& identity)>;
+  void set_on_lifted(Lifted on_lifted) { on_lifted_ = std::move(on_lifted); }
+
  private:
   boost::asio::awaitable<void> refresh_loop();
   std::string key() const;
@@ -53,6 +59,7 @@ class RedisSuspensionStore final : public policy::SuspensionStore {
   std::chrono::milliseconds refresh_every_;
   boost::asio::steady_timer timer_;
   std::map<std::string, policy::Suspension, std::less<>> known_;
+  Lifted on_lifted_;
   bool running_ = false;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
