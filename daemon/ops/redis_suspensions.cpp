@@ -15,6 +15,7 @@ namespace policy_relay::ops {
 namespace {
 
 constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
+constexpr std::string_view kDamaged = "damaged record in Redis";
 
 }  // namespace
 
@@ -58,11 +59,15 @@ asio::awaitable<void> RedisSuspensionStore::refresh_loop() {
 
 asio::awaitable<std::error_code> RedisSuspensionStore::refresh() {
   const auto alive = alive_;
+  const std::uint64_t changes_before = changes_;
   std::vector<std::string> command{"HGETALL", key()};
   const auto result = co_await redis_.shared_command(std::move(command));
   const auto& [error, reply] = result;
   if (!*alive) {
     co_return error;
+  }
+  if (changes_ != changes_before) {
+    co_return std::error_code{};  // read before a change of ours: the next read has it
   }
   if (error) {
     co_return error;  // the last copy stays in force; the outage is logged by the store
@@ -77,13 +82,17 @@ asio::awaitable<std::error_code> RedisSuspensionStore::refresh() {
     if (std::string why = decode_suspension(reply.elements[i + 1].text, suspension);
         !why.empty() || suspension.identity != field) {
       // Kept in force under its field name: a damaged record must not lift a suspension.
-      log::Event("suspension_damaged", log::Level::error)
-          .add("identity", field)
-          .add("store", key())
-          .add("error", why.empty() ? "identity differs from its field" : why);
+      // Logged when first seen, not at every read.
+      if (const auto seen = known_.find(field);
+          seen == known_.end() || seen->second.reason != kDamaged) {
+        log::Event("suspension_damaged", log::Level::error)
+            .add("identity", field)
+            .add("store", key())
+            .add("error", why.empty() ? "identity differs from its field" : why);
+      }
       suspension = policy::Suspension{};
       suspension.identity = field;
-      suspension.reason = "damaged record in Redis";
+      suspension.reason = std::string(kDamaged);
       suspension.source = "operator";
     }
     fresh.insert_or_assign(field, std::move(suspension));
@@ -127,6 +136,7 @@ asio::awaitable<std::error_code> RedisSuspensionStore::suspend(policy::Suspensio
   if (!*alive || error) {
     co_return error;
   }
+  ++changes_;
   if (reply.integer == 1) {
     known_.insert_or_assign(identity, std::move(suspension));
     co_return std::error_code{};
@@ -142,6 +152,7 @@ asio::awaitable<std::error_code> RedisSuspensionStore::resume(std::string identi
   if (!*alive || error) {
     co_return error;
   }
+  ++changes_;
   existed = reply.integer == 1 || known_.contains(identity);
   known_.erase(identity);
   co_return std::error_code{};

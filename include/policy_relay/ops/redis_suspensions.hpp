@@ -4,6 +4,7 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
+#include <cstdint>
 #include <functional>
 #include <map>
 #include <memory>
@@ -60,6 +61,8 @@ class RedisSuspensionStore final : public policy::SuspensionStore {
   boost::asio::steady_timer timer_;
   std::map<std::string, policy::Suspension, std::less<>> known_;
   Lifted on_lifted_;
+  // Changes made here; a read of the hash that a change overtook is not applied.
+  std::uint64_t changes_ = 0;
   bool running_ = false;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
