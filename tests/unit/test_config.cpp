@@ -5,32 +5,15 @@
 #include <string>
 #include <string_view>
 
+#include "config_test_support.hpp"
 #include "policy_relay/config/loader.hpp"
 
 namespace config = policy_relay::config;
 using namespace std::chrono_literals;
 
-namespace {
-
-// The smallest file that loads: this version cannot relay over SMTP with TLS, the default.
-constexpr std::string_view kLocalUpstream =
-    "[upstream]\nmode = \"directory\"\ndirectory = \"out\"\n";
-
-config::Config load(std::string_view text) {
-  return config::load_string(text, "test.toml");
-}
-
-// The ConfigError message for `text`, or "" when it loads.
-std::string error_of(std::string_view text) {
-  try {
-    load(text);
-  } catch (const config::ConfigError& error) {
-    return error.what();
-  }
-  return "";
-}
-
-}  // namespace
+using config_test::error_of_exactly;
+using config_test::kLocalUpstream;
+using config_test::load_exactly;
 
 TEST_CASE("defaults are the policy's values") {
   const config::Config defaults;
@@ -60,7 +43,7 @@ TEST_CASE("defaults are the policy's values") {
 }
 
 TEST_CASE("keys absent from the file keep their defaults") {
-  const config::Config loaded = load(kLocalUpstream);
+  const config::Config loaded = load_exactly(kLocalUpstream);
   const config::Config defaults;
   CHECK(loaded.source_path == "test.toml");
   CHECK(loaded.server.hostname == defaults.server.hostname);
@@ -73,7 +56,7 @@ TEST_CASE("keys absent from the file keep their defaults") {
 }
 
 TEST_CASE("every implemented key is read") {
-  const config::Config c = load(R"(
+  const config::Config c = load_exactly(R"(
 [server]
 listen = ["0.0.0.0:587", "[::1]:0"]
 listen_tls = []
@@ -240,35 +223,35 @@ TEST_CASE("a bad value names the file, line, column and key") {
   };
   for (const Case& c : cases) {
     CAPTURE(c.toml);
-    CHECK(error_of(c.toml) == c.message);
+    CHECK(error_of_exactly(c.toml) == c.message);
   }
 }
 
 TEST_CASE("an unknown key or section is an error naming it") {
-  CHECK(error_of("[server]\nlisen = [\"127.0.0.1:25\"]\n") ==
+  CHECK(error_of_exactly("[server]\nlisen = [\"127.0.0.1:25\"]\n") ==
         "test.toml:2:9: key 'server.lisen': unknown key");
-  CHECK(error_of("\n\n[spools]\ndirectory = \"x\"\n") ==
+  CHECK(error_of_exactly("\n\n[spools]\ndirectory = \"x\"\n") ==
         "test.toml:3:1: key 'spools': unknown section");
-  CHECK(error_of("hostname = \"x\"\n") == "test.toml:1:12: key 'hostname': unknown key");
-  CHECK(error_of("[upstream]\nmode = \"directory\"\ndirectory = \"o\"\nretries = 3\n") ==
+  CHECK(error_of_exactly("hostname = \"x\"\n") == "test.toml:1:12: key 'hostname': unknown key");
+  CHECK(error_of_exactly("[upstream]\nmode = \"directory\"\ndirectory = \"o\"\nretries = 3\n") ==
         "test.toml:4:11: key 'upstream.retries': unknown key");
 }
 
 TEST_CASE("PROXY protocol keys: off by default, networks validated, a deadline for the header") {
-  const config::Config defaults = load("");
+  const config::Config defaults = load_exactly("");
   CHECK_FALSE(defaults.server.proxy_protocol);
   CHECK(defaults.server.proxy_networks == std::vector<std::string>{"127.0.0.1/32"});
   CHECK(defaults.server.proxy_timeout == std::chrono::seconds(10));
-  const config::Config c = load(
+  const config::Config c = load_exactly(
       "[server]\nproxy_protocol = true\nproxy_networks = [\"10.0.0.0/8\", \"2001:db8::/32\"]\n"
       "proxy_timeout = \"2s\"\n");
   CHECK(c.server.proxy_protocol);
   CHECK(c.server.proxy_networks.size() == 2);
   CHECK(c.server.proxy_timeout == std::chrono::seconds(2));
-  CHECK(error_of("[server]\nproxy_networks = [\"10.0.0.0/33\"]\n")
+  CHECK(error_of_exactly("[server]\nproxy_networks = [\"10.0.0.0/33\"]\n")
             .find("key 'server.proxy_networks'") != std::string::npos);
-  CHECK(error_of("[server]\nproxy_protocol = \"yes\"\n").find("key 'server.proxy_protocol'") !=
-        std::string::npos);
+  CHECK(error_of_exactly("[server]\nproxy_protocol = \"yes\"\n")
+            .find("key 'server.proxy_protocol'") != std::string::npos);
 }
 
 TEST_CASE("[abuse], [admin] and senders.directory are read with file:line errors") {
@@ -284,25 +267,27 @@ TEST_CASE("[abuse], [admin] and senders.directory are read with file:line errors
   CHECK(c.abuse.public_recipients_per_hour == 40);
   CHECK(c.admin.socket == "/run/a.sock");
   CHECK(c.admin.request_timeout == std::chrono::seconds(2));
-  CHECK(error_of("[abuse]\nrefusals = -1\n") ==
+  CHECK(error_of_exactly("[abuse]\nrefusals = -1\n") ==
         "test.toml:2:12: key 'abuse.refusals': -1 is out of range (0..4294967295)");
-  CHECK(error_of("[abuse]\nrefusals_window = \"2d\"\n") ==
+  CHECK(error_of_exactly("[abuse]\nrefusals_window = \"2d\"\n") ==
         "test.toml:2:19: key 'abuse.refusals_window': must not exceed \"24h\"");
-  CHECK(error_of("\n[admin]\nsockets = \"x\"\n") ==
+  CHECK(error_of_exactly("\n[admin]\nsockets = \"x\"\n") ==
         "test.toml:3:11: key 'admin.sockets': unknown key");
-  CHECK(error_of("[admin]\nsocket = \"\"\n") ==
+  CHECK(error_of_exactly("[admin]\nsocket = \"\"\n") ==
         "test.toml:2:10: key 'admin.socket': must not be empty");
 }
 
 TEST_CASE("a TOML syntax error names the file, line and column") {
-  const std::string message = error_of("[server]\nlisten = [\n");
+  const std::string message = error_of_exactly("[server]\nlisten = [\n");
   CHECK(message.rfind("test.toml:2:", 0) == 0);
   CHECK(message.find("end-of-file") != std::string::npos);
-  CHECK(error_of("[server]\nhostname = \"a\"\nhostname = \"b\"\n").rfind("test.toml:3:", 0) == 0);
+  CHECK(
+      error_of_exactly("[server]\nhostname = \"a\"\nhostname = \"b\"\n").rfind("test.toml:3:", 0) ==
+      0);
 }
 
 TEST_CASE("TLS and AUTH keys are read and their combinations checked") {
-  CHECK(error_of("").empty());  // upstream tls = "starttls", auth = "none" by default
+  CHECK(error_of_exactly("").empty());  // upstream tls = "starttls", auth = "none" by default
   const config::Config c = config::load_string(
       "[server]\nlisten_tls = [\"127.0.0.1:465\"]\n[tls]\ncertificate = \"c.pem\"\n"
       "private_key = \"k.pem\"\n[auth]\nusers_file = \"users\"\nrequire = false\n"
@@ -323,41 +308,40 @@ TEST_CASE("TLS and AUTH keys are read and their combinations checked") {
   CHECK(c.upstream.auth == config::UpstreamAuth::xoauth2);
   CHECK(c.upstream.oauth2.scope == "https://outlook.office365.com/.default");
 
-  CHECK(error_of("[tls]\ncertificate = \"c.pem\"\n") ==
+  CHECK(error_of_exactly("[tls]\ncertificate = \"c.pem\"\n") ==
         "test.toml:2:15: key 'tls.private_key': tls.certificate and tls.private_key go together");
-  CHECK(error_of("[auth]\nusers_file = \"u\"\n") ==
+  CHECK(error_of_exactly("[auth]\nusers_file = \"u\"\n") ==
         "test.toml:2:14: key 'auth.users_file': AUTH is offered only over TLS: set "
         "tls.certificate and tls.private_key");
-  CHECK(error_of("[upstream]\ntls = \"none\"\nauth = \"plain\"\nusername = \"u\"\n"
-                 "password_file = \"p\"\n") ==
+  CHECK(error_of_exactly("[upstream]\ntls = \"none\"\nauth = \"plain\"\nusername = \"u\"\n"
+                         "password_file = \"p\"\n") ==
         "test.toml:3:8: key 'upstream.auth': needs upstream.tls = \"starttls\" or \"implicit\": "
         "credentials never go in plaintext");
-  CHECK(error_of("[upstream]\nauth = \"login\"\nusername = \"u\"\n") ==
+  CHECK(error_of_exactly("[upstream]\nauth = \"login\"\nusername = \"u\"\n") ==
         "test.toml:2:8: key 'upstream.password_file': required with auth = \"plain\" or \"login\"");
-  CHECK(error_of("[upstream]\nauth = \"xoauth2\"\nusername = \"u\"\n")
+  CHECK(error_of_exactly("[upstream]\nauth = \"xoauth2\"\nusername = \"u\"\n")
             .find("needs token_url, client_id and client_secret_file") != std::string::npos);
-  CHECK(
-      error_of("[upstream.oauth2]\ntoken_url = \"http://x/t\"\n").find("must be an https:// URL") !=
-      std::string::npos);
+  CHECK(error_of_exactly("[upstream.oauth2]\ntoken_url = \"http://x/t\"\n")
+            .find("must be an https:// URL") != std::string::npos);
 }
 
 TEST_CASE("settings that contradict each other are refused") {
   const std::string local(kLocalUpstream);
-  CHECK(error_of("[upstream]\nmode = \"directory\"\n") ==
+  CHECK(error_of_exactly("[upstream]\nmode = \"directory\"\n") ==
         "test.toml:2:8: key 'upstream.directory': required when upstream.mode = \"directory\"");
-  CHECK(error_of(local + "[spool]\nretry_min = \"2h\"\n") ==
+  CHECK(error_of_exactly(local + "[spool]\nretry_min = \"2h\"\n") ==
         "test.toml:5:13: key 'spool.retry_min': must not exceed spool.retry_max");
-  CHECK(error_of(local + "[spool]\nretry_min = \"5m\"\nretry_max = \"5m\"\n").empty());
-  CHECK(error_of(local + "[server]\nlisten = []\n") ==
+  CHECK(error_of_exactly(local + "[spool]\nretry_min = \"5m\"\nretry_max = \"5m\"\n").empty());
+  CHECK(error_of_exactly(local + "[server]\nlisten = []\n") ==
         "test.toml:5:10: key 'server.listen': at least one listen address is required");
-  CHECK(error_of(local + "[server]\nmax_connections = 10\nmax_connections_per_ip = 11\n") ==
+  CHECK(error_of_exactly(local + "[server]\nmax_connections = 10\nmax_connections_per_ip = 11\n") ==
         "test.toml:6:26: key 'server.max_connections_per_ip': must not exceed "
         "server.max_connections (10)");
 }
 
 TEST_CASE("a size may be a plain integer of bytes") {
   const std::string text = std::string(kLocalUpstream) + "[limits]\nmax_message_size = 1000\n";
-  CHECK(load(text).limits.max_message_size == 1000);
+  CHECK(load_exactly(text).limits.max_message_size == 1000);
 }
 
 TEST_CASE("a file that cannot be read is an error naming it") {

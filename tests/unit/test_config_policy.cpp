@@ -4,30 +4,14 @@
 #include <string>
 #include <string_view>
 
+#include "config_test_support.hpp"
 #include "policy_relay/config/loader.hpp"
 
 namespace config = policy_relay::config;
 
-namespace {
-
-constexpr std::string_view kLocalUpstream =
-    "[upstream]\nmode = \"directory\"\ndirectory = \"out\"\n";
-
-config::Config load(std::string_view text) {
-  return config::load_string(std::string(kLocalUpstream) + std::string(text), "test.toml");
-}
-
-// The ConfigError message for `text` (after the 3 lines of kLocalUpstream), or "".
-std::string error_of(std::string_view text) {
-  try {
-    load(text);
-  } catch (const config::ConfigError& error) {
-    return error.what();
-  }
-  return "";
-}
-
-}  // namespace
+using config_test::error_of;
+using config_test::kLocalUpstream;
+using config_test::load;
 
 TEST_CASE("policy defaults are the policy's values") {
   const config::Config defaults;
