@@ -14,6 +14,8 @@
 #include <utility>
 #include <vector>
 
+#include "policy_relay/policy/redis_endpoint.hpp"
+
 // One pipelined connection to Redis on the event loop: hiredis's async context driven by Asio
 // readiness waits on its socket (no blocking call on the loop: the address is an IP literal or
 // a Unix socket, so no name lookup either). Every wait has a deadline: the connect and its
@@ -41,18 +43,6 @@ enum class RedisError {
 };
 const std::error_category& redis_category();
 std::error_code make_error_code(RedisError error);
-
-struct RedisEndpoint {
-  std::string host = "127.0.0.1";  // an IP address (never resolved)
-  std::uint16_t port = 6379;
-  std::string unix_path;  // when not empty: a Unix socket instead of host:port
-  unsigned database = 0;
-};
-
-// "redis://IP:PORT[/DB]", "redis://[IPv6]:PORT[/DB]", "unix:/PATH[?db=N]" (also "unix:///PATH").
-// Returns "" and fills `out`, or what is wrong. Passwords belong in a file, never in the URL.
-std::string parse_redis_url(std::string_view url, RedisEndpoint& out);
-std::string describe(const RedisEndpoint& endpoint);
 
 struct RedisClientOptions {
   RedisEndpoint endpoint;
