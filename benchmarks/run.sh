@@ -46,25 +46,14 @@ EOF
 
 RELAYD=""
 SENDERS=one
-NICE=""
-FS_IMAGE=""
 PAUSE=0
 while [ $# -gt 0 ]; do
+  bench_parse_common "$@"
+  if [ "$CONSUMED" -gt 0 ]; then shift "$CONSUMED"; continue; fi
   case $1 in
-  --runs) RUNS=$2; shift 2 ;;
-  --messages) MESSAGES=$2; shift 2 ;;
   --sessions) SESSIONS=$2; shift 2 ;;
   --size) SIZE=$2; shift 2 ;;
-  --senders) SENDERS=$2; shift 2 ;;
-  --connections) CONNECTIONS=$2; shift 2 ;;
   --policy) POLICY_MODES=$2; shift 2 ;;
-  --only) ONLY=$2; shift 2 ;;
-  --relayd) RELAYD=$2; shift 2 ;;
-  --results) RESULTS_OUT=$2; shift 2 ;;
-  --keep) KEEP_WORK=1; shift ;;
-  --nice) NICE=$2; shift 2 ;;
-  --fs-image) FS_IMAGE=$2; shift 2 ;;
-  --pause) PAUSE=$2; shift 2 ;;
   -h | --help) usage; exit 0 ;;
   *) usage >&2; exit 2 ;;
   esac
@@ -101,15 +90,7 @@ distinct)
 *) die "--senders: one or distinct" ;;
 esac
 
-if [ -n "$NICE" ]; then
-  renice -n "$NICE" -p $$ >/dev/null || die "renice -n $NICE failed"
-fi
-bench_init
-if [ -n "$FS_IMAGE" ]; then bench_mount_image "$FS_IMAGE"; fi
-LOAD_AT_START=$(cut -d' ' -f1-3 /proc/loadavg)
-if awk -v l="${LOAD_AT_START%% *}" -v n="$(nproc)" 'BEGIN { exit !(l > n / 2) }'; then
-  log "warning: load average $LOAD_AT_START on $(nproc) cores: other work will skew the figures"
-fi
+bench_start
 RESULTS="$WORK/results.jsonl"
 : >"$RESULTS"
 if wants relayd; then

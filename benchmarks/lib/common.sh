@@ -11,6 +11,8 @@ PY=/usr/bin/python3
 HELPER="$BENCH_DIR/lib/bench.py"
 
 WORK=""
+NICE=""            # --nice (bench_start)
+FS_IMAGE=""        # --fs-image SIZE (bench_start)
 RUN_ROOT=""        # where spools and queues go: $WORK, or the loop-mounted image
 FS_MOUNT=""        # set when bench_mount_image mounted one
 KEEP_WORK=0
@@ -393,4 +395,44 @@ postfix_stop() {
     if [ "${POSTFIX_DIRS[$i]}" = "$conf" ]; then unset 'POSTFIX_DIRS[i]'; fi
   done
   return 0
+}
+
+# bench_parse_common OPTION [VALUE]: an option that run.sh and matrix.sh both take. Sets the
+# variable it names and CONSUMED to the words used (2, or 1 for --keep); 0: not one of them.
+bench_parse_common() {
+  CONSUMED=0
+  case $1 in
+  --keep) KEEP_WORK=1 CONSUMED=1; return ;;
+  --runs | --messages | --senders | --connections | --only | --relayd | --results | --nice | \
+    --fs-image | --pause) ;;
+  *) return ;;
+  esac
+  [ $# -ge 2 ] || die "$1 needs a value"
+  CONSUMED=2
+  case $1 in
+  --runs) RUNS=$2 ;;
+  --messages) MESSAGES=$2 ;;
+  --senders) SENDERS=$2 ;;
+  --connections) CONNECTIONS=$2 ;;
+  --only) ONLY=$2 ;;
+  --relayd) RELAYD=$2 ;;
+  --results) RESULTS_OUT=$2 ;;
+  --nice) NICE=$2 ;;
+  --fs-image) FS_IMAGE=$2 ;;
+  --pause) PAUSE=$2 ;;
+  esac
+}
+
+# bench_start: --nice, the work directory, the --fs-image file system, and a warning (kept in
+# LOAD_AT_START for the report) when the machine is already busy.
+bench_start() {
+  if [ -n "$NICE" ]; then
+    renice -n "$NICE" -p $$ >/dev/null || die "renice -n $NICE failed"
+  fi
+  bench_init
+  if [ -n "$FS_IMAGE" ]; then bench_mount_image "$FS_IMAGE"; fi
+  LOAD_AT_START=$(cut -d' ' -f1-3 /proc/loadavg)
+  if awk -v l="${LOAD_AT_START%% *}" -v n="$(nproc)" 'BEGIN { exit !(l > n / 2) }'; then
+    log "warning: load average $LOAD_AT_START on $(nproc) cores: other work will skew the figures"
+  fi
 }
