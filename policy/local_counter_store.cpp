@@ -210,16 +210,23 @@ void LocalCounterStore::compact(TimePoint now) {
   writer_->replace(std::move(contents));
 }
 
+ReserveResult LocalCounterStore::reserve_in_table(std::string_view key, Counter counter,
+                                                  std::uint64_t amount, std::uint64_t limit,
+                                                  TimePoint now) {
+  table_.sweep_some(now, options_.sweep_slots);
+  const auto check = table_.try_reserve(key, counter, amount, limit, now);
+  ReserveResult result;
+  result.granted = check.granted;
+  result.used = check.used;
+  result.frees_at = check.frees_at;
+  return result;
+}
+
 asio::awaitable<ReserveResult> LocalCounterStore::try_reserve(std::string_view key, Counter counter,
                                                               std::uint64_t amount,
                                                               std::uint64_t limit, TimePoint now) {
-  table_.sweep_some(now, options_.sweep_slots);
-  ReserveResult result;
-  const auto check = table_.try_reserve(key, counter, amount, limit, now);
-  result.used = check.used;
-  result.frees_at = check.frees_at;
-  if (check.granted) {
-    result.granted = true;
+  ReserveResult result = reserve_in_table(key, counter, amount, limit, now);
+  if (result.granted) {
     result.reservation = {next_reservation_++, std::string(key), counter, amount};
     holds_.emplace(result.reservation.id, Hold{result.reservation.key, counter, amount});
   }
@@ -229,15 +236,10 @@ asio::awaitable<ReserveResult> LocalCounterStore::try_reserve(std::string_view k
 asio::awaitable<ReserveResult> LocalCounterStore::try_count(std::string_view key, Counter counter,
                                                             std::uint64_t amount,
                                                             std::uint64_t limit, TimePoint now) {
-  table_.sweep_some(now, options_.sweep_slots);
-  ReserveResult result;
-  const auto check = table_.try_reserve(key, counter, amount, limit, now);
-  result.used = check.used;
-  result.frees_at = check.frees_at;
-  if (!check.granted) {
+  ReserveResult result = reserve_in_table(key, counter, amount, limit, now);
+  if (!result.granted) {
     co_return result;
   }
-  result.granted = true;
   table_.unreserve(key, counter, amount);
   table_.add(key, counter, amount, now);
   if (amount != 0) {

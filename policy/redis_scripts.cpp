@@ -124,6 +124,17 @@ local function refusal(used, s, amount, limit)
   return {0, used, (n + 1) * res + win}
 end
 
+-- used (committed + reserved), and nil when `amount` more units fit under `limit`, else the
+-- refusal to return.
+local function check(amount, limit)
+  local s = num(redis.call('HGET', h, 's'))
+  local used = s + num(redis.call('HGET', h, 'r'))
+  if amount <= limit and used + amount <= limit then
+    return used, nil
+  end
+  return used, refusal(used, s, amount, limit)
+end
+
 local function drop_hold(id)
   local held = redis.call('HGET', h, 'h:' .. id)
   if not held then
@@ -138,27 +149,23 @@ end
 
 // Defined before the views below (one translation unit: initialised in order).
 const std::string kReserve = std::string(kPrelude) + R"lua(
-
-
 prune()
 local amount = tonumber(ARGV[4])
-local limit = tonumber(ARGV[5])
 local id = ARGV[6]
-local s = num(redis.call('HGET', h, 's'))
-local used = s + num(redis.call('HGET', h, 'r'))
-if amount <= limit and used + amount <= limit then
-  if amount > 0 then
-    redis.call('HINCRBY', h, 'r', amount)
-    redis.call('HSET', h, 'h:' .. id, amount)
-    redis.call('ZADD', z, now + tonumber(ARGV[7]), id)
-    if not redis.call('HGET', h, 'l') then
-      redis.call('HSET', h, 'l', first_live)
-    end
-    keep()
-  end
-  return {1, used}
+local used, refused = check(amount, tonumber(ARGV[5]))
+if refused then
+  return refused
 end
-return refusal(used, s, amount, limit)
+if amount > 0 then
+  redis.call('HINCRBY', h, 'r', amount)
+  redis.call('HSET', h, 'h:' .. id, amount)
+  redis.call('ZADD', z, now + tonumber(ARGV[7]), id)
+  if not redis.call('HGET', h, 'l') then
+    redis.call('HSET', h, 'l', first_live)
+  end
+  keep()
+end
+return {1, used}
 )lua";
 
 const std::string kCommit = std::string(kPrelude) + R"lua(
@@ -176,17 +183,15 @@ return 1
 const std::string kCount = std::string(kPrelude) + R"lua(
 prune()
 local amount = tonumber(ARGV[4])
-local limit = tonumber(ARGV[5])
-local s = num(redis.call('HGET', h, 's'))
-local used = s + num(redis.call('HGET', h, 'r'))
-if amount <= limit and used + amount <= limit then
-  if amount > 0 then
-    add_units(amount)
-    keep()
-  end
-  return {1, used}
+local used, refused = check(amount, tonumber(ARGV[5]))
+if refused then
+  return refused
 end
-return refusal(used, s, amount, limit)
+if amount > 0 then
+  add_units(amount)
+  keep()
+end
+return {1, used}
 )lua";
 
 // No keep(): removing a hold never needs the keys to live longer.

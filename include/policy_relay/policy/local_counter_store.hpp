@@ -103,6 +103,9 @@ class LocalCounterStore final : public CounterStore {
   };
   static bool live(const Mark& mark, TimePoint now);
 
+  // The table's check-and-reserve (after a sweep step), as a result without a reservation.
+  ReserveResult reserve_in_table(std::string_view key, Counter counter, std::uint64_t amount,
+                                 std::uint64_t limit, TimePoint now);
   boost::asio::awaitable<std::error_code> commit_until(Reservation& reservation, TimePoint now,
                                                        bool durable);
   // Ends the hold of `reservation` and counts it at `now`; appends its journal record (if it
