@@ -162,14 +162,7 @@ void Operations::register_commands() {
     if (!existed) {
       co_return Reply::failure(identity + " is not suspended");
     }
-    abuse_.forget(identity);
-    const std::size_t released =
-        parts_.scheduler.release_held([&](const std::string& id, std::string_view owner) {
-          return owner == identity && !held_.contains(id);
-        });
-    log::Event("resume")
-        .add("sender", identity)
-        .add("released", static_cast<std::uint64_t>(released));
+    const std::size_t released = after_resume(identity, "");
     co_return Reply::success(
         json::object{{"sender", identity}, {"released", static_cast<std::uint64_t>(released)}});
   });

@@ -95,17 +95,8 @@ Operations::Operations(Parts parts, const config::Config& config)
   if (parts_.redis != nullptr) {
     auto shared = std::make_unique<RedisSuspensionStore>(parts_.io.get_executor(), *parts_.redis);
     // Lifted on another relay: what this one held for the sender goes, as after a resume here.
-    shared->set_on_lifted([this](const std::string& identity) {
-      abuse_.forget(identity);
-      const std::size_t released =
-          parts_.scheduler.release_held([&](const std::string& id, std::string_view owner) {
-            return owner == identity && !held_.contains(id);
-          });
-      log::Event("resume")
-          .add("sender", identity)
-          .add("source", "shared")
-          .add("released", static_cast<std::uint64_t>(released));
-    });
+    shared->set_on_lifted(
+        [this](const std::string& identity) { after_resume(identity, "shared"); });
     shared_suspensions_ = shared.get();
     suspensions_ = std::move(shared);
   } else {
@@ -124,6 +115,21 @@ const config::Config& Operations::config() const {
 SharedServices Operations::shared() {
   return {parts_.spool, parts_.scheduler, parts_.counters, parts_.clock, suspensions_.get(),
           this,         parts_.notifier};
+}
+
+std::size_t Operations::after_resume(const std::string& identity, std::string_view source) {
+  abuse_.forget(identity);
+  const std::size_t released =
+      parts_.scheduler.release_held([&](const std::string& id, std::string_view owner) {
+        return owner == identity && !held_.contains(id);
+      });
+  log::Event event("resume");
+  event.add("sender", identity);
+  if (!source.empty()) {
+    event.add("source", source);
+  }
+  event.add("released", static_cast<std::uint64_t>(released));
+  return released;
 }
 
 bool Operations::held(const std::string& id, std::string_view identity) const {

@@ -63,14 +63,11 @@ asio::awaitable<std::error_code> RedisSuspensionStore::refresh() {
   std::vector<std::string> command{"HGETALL", key()};
   const auto result = co_await redis_.shared_command(std::move(command));
   const auto& [error, reply] = result;
-  if (!*alive) {
-    co_return error;
+  if (!*alive || error) {
+    co_return error;  // on error the last copy stays in force; the store logs the outage
   }
   if (changes_ != changes_before) {
     co_return std::error_code{};  // read before a change of ours: the next read has it
-  }
-  if (error) {
-    co_return error;  // the last copy stays in force; the outage is logged by the store
   }
   if (reply.type != policy::RedisValue::Type::array) {
     co_return make_error_code(policy::RedisError::server_error);

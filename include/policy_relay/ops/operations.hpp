@@ -68,6 +68,10 @@ class Operations final : public policy::SenderActivity {
   boost::asio::awaitable<void> suspend_for_abuse(policy::Suspension suspension);
   boost::asio::awaitable<void> watchdog(std::chrono::microseconds interval);
   bool held(const std::string& id, std::string_view identity) const;
+  // A suspension ended (resume here, or lifted on another relay: `source` "shared"): the
+  // abuse detector forgets the sender, what was held for it is released; logs `resume`.
+  // Returns how many messages were released.
+  std::size_t after_resume(const std::string& identity, std::string_view source);
   const config::Config& config() const;
 
   Parts parts_;
