@@ -1,12 +1,18 @@
 #!/usr/bin/env bash
 # How far the spool's syncs hold policy-relayd below the direct limit (issues 2 and 7): builds
-# policy-relayd three times from this checkout's HEAD in a temporary git worktree, once as it
-# is and once with each MEASUREMENT-ONLY patch of benchmarks/experiments/ applied, and runs
-# run.sh's direct and relayd rows (policy chain off) against each build:
-#   durable           the relay as shipped: file fdatasync, rename, directory fsync per wave
-#   one-flush-per-wave  spool-one-flush-per-wave.patch: one fdatasync of one file per wave, no
-#                     directory sync (NOT durable: the least a flush-per-wave design could cost)
-#   no-sync           spool-no-sync.patch: no sync at all (NOT durable: the CPU-only ceiling)
+# policy-relayd from this checkout's HEAD in a temporary git worktree, once as it is and once
+# with each MEASUREMENT-ONLY patch of benchmarks/experiments/ applied, and runs run.sh's
+# direct and relayd rows (policy chain off) against each build. A wave is the commits that
+# arrive together:
+#   durable                 as shipped: file fdatasync, rename, one directory fsync per wave
+#   writeback-flush-marks   spool-writeback-one-flush-marks.patch: every file of the wave
+#                           written back, one flush, renames not synced, plus the I/O of a
+#                           "finished" mark per delivered message (NOT durable as patched: what
+#                           a commit-recorded-in-the-file spool would cost, roughly)
+#   writeback-flush         spool-writeback-one-flush.patch: the same without the marks
+#   one-flush-per-wave      spool-one-flush-per-wave.patch: one fdatasync of one file per wave
+#                           (NOT durable: the least one flush per wave can cost)
+#   no-sync                 spool-no-sync.patch: no sync at all (NOT durable: the CPU ceiling)
 # Prints each row's msg/s beside the direct limit measured in the same run.sh invocation.
 # The patched builds never leave the temporary directory.
 set -euo pipefail
@@ -26,7 +32,9 @@ usage: $0 [--runs N] [--fs-image SIZE] [--nice N] [--results FILE]
   --fs-image SIZE   passed to run.sh (spools on a fresh journaled ext4 image; root)
   --nice N          passed to run.sh (root)
   --results FILE    also write every run's JSON line there (a "build" field added)
-Builds take a few minutes (Release, both cores); the runs about 1 minute per build.
+Builds take a few minutes (Release, both cores); the runs about 15 s per build and run.
+The direct limit itself moves by about 10 % between invocations: compare each row with the
+direct figure beside it.
 EOF
 }
 
@@ -68,12 +76,15 @@ build() {
   cp "$TREE/build/policy-relayd" "$TREE/build/smtp-load" "$SCRATCH/$label/"
 }
 
+BUILDS=(durable writeback-flush-marks writeback-flush one-flush-per-wave no-sync)
 build durable
+build writeback-flush-marks spool-writeback-one-flush-marks.patch
+build writeback-flush spool-writeback-one-flush.patch
 build one-flush-per-wave spool-one-flush-per-wave.patch
 build no-sync spool-no-sync.patch
 
 : >"$SCRATCH/all.jsonl"
-for label in durable one-flush-per-wave no-sync; do
+for label in "${BUILDS[@]}"; do
   log "measuring $label"
   "$BENCH_DIR/run.sh" --only direct,relayd --connections 4 --policy off --runs "$RUNS" \
     "${FS_IMAGE_ARG[@]}" "${NICE_ARG[@]}" --relayd "$SCRATCH/$label/policy-relayd" \
@@ -86,12 +97,12 @@ for line in open(sys.argv[1]):
 done
 if [ -n "$RESULTS" ]; then cp "$SCRATCH/all.jsonl" "$RESULTS"; fi
 
-"$PY" - "$SCRATCH/all.jsonl" <<'EOF'
+"$PY" - "$SCRATCH/all.jsonl" "${BUILDS[@]}" <<'EOF'
 import json, statistics, sys
 runs = [json.loads(line) for line in open(sys.argv[1])]
 print("| build | relay msg/s | direct msg/s (same invocation) | relay / direct | relay CPU s |")
 print("|---|---|---|---|---|")
-for build in ("durable", "one-flush-per-wave", "no-sync"):
+for build in sys.argv[2:]:
     mine = [r for r in runs if r["build"] == build]
     direct = statistics.median(r["msgs_per_s"] for r in mine if "directly" in r["scenario"])
     relay = [r for r in mine if "policy-relayd" in r["scenario"]]
