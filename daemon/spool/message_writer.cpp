@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <limits>
 #include <utility>
 
 #include "policy_relay/spool/envelope_format.hpp"
@@ -82,11 +83,24 @@ std::error_code MessageWriter::flush() {
 }
 
 std::error_code MessageWriter::read_back(const std::function<void(std::string_view)>& sink) {
+  std::uint64_t next = 0;
+  return read_back(sink, 0, std::numeric_limits<std::uint64_t>::max(), next);
+}
+
+std::error_code MessageWriter::read_back(const std::function<void(std::string_view)>& sink,
+                                         std::uint64_t from, std::uint64_t max,
+                                         std::uint64_t& next) {
+  next = from;
   if (fd_ < 0 || error_) {
     return error_ ? error_ : std::make_error_code(std::errc::bad_file_descriptor);
   }
+  // Message octets are at [header_size_, file_size_) of the file.
+  const std::uint64_t begin = header_size_ + std::min(from, body_size_);
+  const std::uint64_t end = begin + std::min(max, file_size_ - begin);
   if (buffer_.size() == file_size_) {
-    sink(std::string_view(buffer_).substr(header_size_));  // nothing is in the file yet
+    // Nothing is in the file yet.
+    sink(std::string_view(buffer_).substr(begin, end - begin));
+    next = end - header_size_;
     return {};
   }
   if (auto ec = flush()) {
@@ -97,10 +111,9 @@ std::error_code MessageWriter::read_back(const std::function<void(std::string_vi
     return last_error();
   }
   std::string chunk(64 * 1024, '\0');
-  std::uint64_t offset = header_size_;
-  while (offset < file_size_) {
-    const auto want =
-        static_cast<std::size_t>(std::min<std::uint64_t>(chunk.size(), file_size_ - offset));
+  std::uint64_t offset = begin;
+  while (offset < end) {
+    const auto want = static_cast<std::size_t>(std::min<std::uint64_t>(chunk.size(), end - offset));
     const ssize_t n = ::pread(in.get(), chunk.data(), want, static_cast<off_t>(offset));
     if (n < 0 && errno == EINTR) {
       continue;
@@ -110,6 +123,7 @@ std::error_code MessageWriter::read_back(const std::function<void(std::string_vi
     }
     sink(std::string_view(chunk.data(), static_cast<std::size_t>(n)));
     offset += static_cast<std::uint64_t>(n);
+    next = offset - header_size_;
   }
   return {};
 }

@@ -93,3 +93,53 @@ TEST_CASE("without a reserved record no header can be added") {
   REQUIRE_FALSE(spool.open(envelope, writer));
   CHECK(writer.set_added_headers({"X-A: b"}) == std::make_error_code(std::errc::invalid_argument));
 }
+
+TEST_CASE("read_back in slices covers every message octet once, buffered or written out") {
+  for (const std::size_t body : {std::size_t{100}, std::size_t{300 * 1024}}) {
+    CAPTURE(body);
+    TempDir dir;
+    // Numbered lines: a skipped or repeated slice shows in the comparison.
+    std::string message = "Subject: x\r\n\r\n";
+    for (std::size_t i = 0; message.size() < body; ++i) {
+      message += "line " + std::to_string(i) + "\r\n";
+    }
+    spool::Spool spool({dir.path.string(), 0});
+    Envelope envelope;
+    envelope.sender = "a@edomex.gob.mx";
+    envelope.recipients = {"b@example.org"};
+    spool::MessageWriter writer;
+    REQUIRE_FALSE(spool.open(envelope, writer, 512));
+    REQUIRE_FALSE(writer.write(message));
+    for (const std::uint64_t slice :
+         {std::uint64_t{1}, std::uint64_t{4096}, std::uint64_t{70000}, std::uint64_t{1} << 40}) {
+      CAPTURE(slice);
+      if (slice == 1 && body > 1000) {
+        continue;  // a file open per octet: slow, and the small body covers it
+      }
+      std::string read;
+      std::uint64_t position = 0;
+      std::size_t calls = 0;
+      while (position < writer.body_size()) {
+        std::uint64_t next = 0;
+        REQUIRE_FALSE(writer.read_back([&read](std::string_view octets) { read += octets; },
+                                       position, slice, next));
+        REQUIRE(next > position);  // progress on every call
+        CHECK(next - position <= slice);
+        position = next;
+        REQUIRE(++calls <= message.size());
+      }
+      CHECK(position == writer.body_size());
+      CHECK(read == message);
+      if (slice == 1) {
+        CHECK(calls == message.size());
+      }
+    }
+    // Past the end: nothing more, and `next` stays at the end.
+    std::string rest;
+    std::uint64_t next = 0;
+    REQUIRE_FALSE(writer.read_back([&rest](std::string_view octets) { rest += octets; },
+                                   writer.body_size(), 10, next));
+    CHECK(rest.empty());
+    CHECK(next == writer.body_size());
+  }
+}

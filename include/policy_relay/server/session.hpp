@@ -85,6 +85,8 @@ class Session : public std::enable_shared_from_this<Session> {
   boost::asio::awaitable<void> handle_data_end(const smtp::ServerProtocol::Action& action);
   boost::asio::awaitable<bool> commit_message();
   boost::asio::awaitable<std::optional<smtp::Reply>> analyse_message();
+  // Message octets scanned by analyse_message() before other sessions get a turn.
+  static constexpr std::uint64_t kAnalysisSlice = 1024 * 1024;
   void after_accept();
   smtp::Reply handle_data_start();
   // session_security.cpp: TLS handshakes, AUTH, the authentication requirement (POLICY VII.1).

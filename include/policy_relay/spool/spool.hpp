@@ -70,6 +70,11 @@ class MessageWriter {
   // the buffer when nothing was written to the file yet, else from the file in 64 KiB reads
   // after writing out the buffer: each octet is read once and at most 64 KiB is held.
   std::error_code read_back(const std::function<void(std::string_view)>& sink);
+  // The same for at most `max` message octets from message offset `from`; `next` is where the
+  // next slice starts (body_size() once everything was read). For a caller that lets other
+  // work run between slices of a large message.
+  std::error_code read_back(const std::function<void(std::string_view)>& sink, std::uint64_t from,
+                            std::uint64_t max, std::uint64_t& next);
   // Replaces the record reserved at Spool::open (reserve > 0) with `headers`: they become the
   // envelope's added_headers. EMSGSIZE when they do not fit, EINVAL when nothing was reserved.
   std::error_code set_added_headers(const std::vector<std::string>& headers);
