@@ -196,7 +196,6 @@ find_relayd() {
 # @RUN@ is the run's own directory (beside its spool, on the --fs-image file system): every run
 # starts with empty counters, as the spool starts empty.
 RELAY_OPTIONAL_KEYS=(
-  'upstream|auth = "none"'
   'limits|messages_per_minute = 1000000'
   'limits|recipients_per_day = 100000000'
   'limits|queue_backlog_per_sender = 1000000'
@@ -228,6 +227,7 @@ write_relay_config() {
     echo 'host = "127.0.0.1"'
     echo "port = $sink_port"
     echo 'tls = "none"'
+    echo 'auth = "none"'
     echo "connections = $connections"
     for extra in "$@"; do if [ "${extra%%|*}" = upstream ]; then echo "${extra#*|}"; fi; done
     echo '[log]'

@@ -84,19 +84,28 @@ void check_security(const Reader& reader, const Config& config) {
     return;
   }
   const auto where = reader.position_of("upstream.auth", {"upstream"});
+  // DESIGN.md's default is the production one (XOAUTH2 to Microsoft 365): say so when the
+  // operator did not write upstream.auth, so that a missing key is not a riddle.
+  const std::string by_default =
+      reader.seen("upstream.auth")
+          ? ""
+          : " (upstream.auth is \"xoauth2\" unless set; an upstream without AUTH needs "
+            "auth = \"none\")";
   if (upstream.tls == UpstreamTls::none) {
     reader.fail_at(where, "upstream.auth",
                    "needs upstream.tls = \"starttls\" or \"implicit\": credentials never go in "
-                   "plaintext");
+                   "plaintext" +
+                       by_default);
   }
   if (upstream.username.empty()) {
-    reader.fail_at(where, "upstream.username", "required with upstream.auth");
+    reader.fail_at(where, "upstream.username", "required with upstream.auth" + by_default);
   }
   if (upstream.auth == UpstreamAuth::xoauth2) {
     const OAuth2Config& oauth2 = upstream.oauth2;
     if (oauth2.token_url.empty() || oauth2.client_id.empty() || oauth2.client_secret_file.empty()) {
-      reader.fail_at(reader.position_of("upstream.oauth2", {"upstream.auth"}), "upstream.oauth2",
-                     "auth = \"xoauth2\" needs token_url, client_id and client_secret_file");
+      reader.fail_at(
+          reader.position_of("upstream.oauth2", {"upstream.auth"}), "upstream.oauth2",
+          "auth = \"xoauth2\" needs token_url, client_id and client_secret_file" + by_default);
     }
   } else if (upstream.password_file.empty()) {
     reader.fail_at(where, "upstream.password_file", "required with auth = \"plain\" or \"login\"");

@@ -392,7 +392,7 @@ class Relay:
         else:
             upstream_port = upstream if isinstance(upstream, int) else upstream.port
             base["upstream"] = {"mode": "smtp", "host": "127.0.0.1", "port": upstream_port,
-                                "tls": "none", "connections": 4}
+                                "tls": "none", "auth": "none", "connections": 4}
         self.config = merge_config(base, config)
         self.process = None
         self.port = None

@@ -286,7 +286,8 @@ class AccountsTest(unittest.TestCase):
         self.addCleanup(shutil.rmtree, directory, True)
         config = os.path.join(directory, "policy-relay.toml")
         with open(config, "w", encoding="utf-8") as file:
-            file.write(f'[senders]\ndirectory = "{os.path.join(HERE, "data", "accounts_breaches.toml")}"\n')
+            file.write(f'[senders]\ndirectory = "{os.path.join(HERE, "data", "accounts_breaches.toml")}"\n'
+                       '[upstream]\nauth = "none"\n')  # a file that loads: no XOAUTH2 settings
         run = lambda *args: subprocess.run([ctl_path(), "--config", config, *args], capture_output=True,
                                            text=True, timeout=30)
         result = run("--json", "accounts", "check")

@@ -85,6 +85,7 @@ directory = "unused"
 host = "mx.example.org"
 port = 2525
 tls = "none"
+auth = "none"
 connections = 9
 connect_timeout = "5s"
 command_timeout = "1m"
@@ -238,11 +239,11 @@ TEST_CASE("an unknown key or section is an error naming it") {
 }
 
 TEST_CASE("PROXY protocol keys: off by default, networks validated, a deadline for the header") {
-  const config::Config defaults = load_exactly("");
+  const config::Config defaults = config::load_string(kLocalUpstream, "test.toml");
   CHECK_FALSE(defaults.server.proxy_protocol);
   CHECK(defaults.server.proxy_networks == std::vector<std::string>{"127.0.0.1/32"});
   CHECK(defaults.server.proxy_timeout == std::chrono::seconds(10));
-  const config::Config c = load_exactly(
+  const config::Config c = config_test::load(
       "[server]\nproxy_protocol = true\nproxy_networks = [\"10.0.0.0/8\", \"2001:db8::/32\"]\n"
       "proxy_timeout = \"2s\"\n");
   CHECK(c.server.proxy_protocol);
@@ -255,11 +256,10 @@ TEST_CASE("PROXY protocol keys: off by default, networks validated, a deadline f
 }
 
 TEST_CASE("[abuse], [admin] and senders.directory are read with file:line errors") {
-  const config::Config c = config::load_string(
+  const config::Config c = config_test::load(
       "[senders]\ndirectory = \"accounts.toml\"\n[abuse]\nrefusals = 0\nrefusals_window = \"5m\"\n"
       "rate_hits_per_hour = 3\npublic_recipients_per_hour = 40\n[admin]\nsocket = \"/run/a.sock\"\n"
-      "request_timeout = \"2s\"\n",
-      "test.toml");
+      "request_timeout = \"2s\"\n");
   CHECK(c.senders.directory == "accounts.toml");
   CHECK(c.abuse.refusals == 0);
   CHECK(c.abuse.refusals_window == std::chrono::minutes(5));
@@ -287,7 +287,19 @@ TEST_CASE("a TOML syntax error names the file, line and column") {
 }
 
 TEST_CASE("TLS and AUTH keys are read and their combinations checked") {
-  CHECK(error_of_exactly("").empty());  // upstream tls = "starttls", auth = "none" by default
+  // DESIGN.md's defaults: tls = "starttls", auth = "xoauth2" (Microsoft 365), so a file that
+  // says nothing of the upstream must give the XOAUTH2 settings, and the error says why.
+  CHECK(config::Config{}.upstream.auth == config::UpstreamAuth::xoauth2);
+  CHECK(error_of_exactly("") ==
+        "test.toml:1:1: key 'upstream.username': required with upstream.auth (upstream.auth is "
+        "\"xoauth2\" unless set; an upstream without AUTH needs auth = \"none\")");
+  CHECK(error_of_exactly("[upstream]\ntls = \"none\"\n")
+            .find("needs upstream.tls = \"starttls\" or \"implicit\": credentials never go in "
+                  "plaintext (upstream.auth is \"xoauth2\" unless set") != std::string::npos);
+  CHECK(error_of_exactly("[upstream]\ntls = \"none\"\nauth = \"none\"\n").empty());
+  CHECK(error_of_exactly("[upstream]\nusername = \"relay@edomex.gob.mx\"\n")
+            .find("needs token_url, client_id and client_secret_file (upstream.auth is") !=
+        std::string::npos);
   const config::Config c = config::load_string(
       "[server]\nlisten_tls = [\"127.0.0.1:465\"]\n[tls]\ncertificate = \"c.pem\"\n"
       "private_key = \"k.pem\"\n[auth]\nusers_file = \"users\"\nrequire = false\n"

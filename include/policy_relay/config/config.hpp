@@ -222,7 +222,7 @@ struct UpstreamConfig {
   // name `host`; without TLS nothing is sent (never a downgrade). none: plaintext.
   UpstreamTls tls = UpstreamTls::starttls;
   std::string ca_file;  // "" = the system store
-  UpstreamAuth auth = UpstreamAuth::none;
+  UpstreamAuth auth = UpstreamAuth::xoauth2;
   std::string username;       // plain, login; xoauth2: the mailbox the token acts for
   std::string password_file;  // plain, login: the password, read from this file
   OAuth2Config oauth2;
