@@ -239,7 +239,7 @@ TEST_CASE("an unknown key or section is an error naming it") {
 }
 
 TEST_CASE("PROXY protocol keys: off by default, networks validated, a deadline for the header") {
-  const config::Config defaults = config::load_string(kLocalUpstream, "test.toml");
+  const config::Config defaults = load_exactly(kLocalUpstream);
   CHECK_FALSE(defaults.server.proxy_protocol);
   CHECK(defaults.server.proxy_networks == std::vector<std::string>{"127.0.0.1/32"});
   CHECK(defaults.server.proxy_timeout == std::chrono::seconds(10));
