@@ -35,6 +35,16 @@ std::error_code commit_now(spool::Spool& spool, spool::MessageWriter& writer) {
   return result;
 }
 
+// Opens a message from a@edomex.gob.mx to b@example.org with a 512-octet reserved record;
+// returns its id.
+std::string open_message(spool::Spool& spool, spool::MessageWriter& writer) {
+  Envelope envelope;
+  envelope.sender = "a@edomex.gob.mx";
+  envelope.recipients = {"b@example.org"};
+  REQUIRE_FALSE(spool.open(envelope, writer, 512));
+  return envelope.id;
+}
+
 }  // namespace
 
 TEST_CASE("advice headers replace the reserved record, buffered or written out, and survive") {
@@ -45,12 +55,8 @@ TEST_CASE("advice headers replace the reserved record, buffered or written out, 
     std::string message = "Subject: x\r\n\r\n" + std::string(body, 'a') + "\r\n";
     {
       spool::Spool spool({dir.path.string(), 0});
-      Envelope envelope;
-      envelope.sender = "a@edomex.gob.mx";
-      envelope.recipients = {"b@example.org"};
       spool::MessageWriter writer;
-      REQUIRE_FALSE(spool.open(envelope, writer, 512));
-      id = envelope.id;
+      id = open_message(spool, writer);
       for (std::size_t at = 0; at < message.size(); at += 1000) {
         REQUIRE_FALSE(writer.write(std::string_view(message).substr(at, 1000)));
       }
@@ -104,11 +110,8 @@ TEST_CASE("read_back in slices covers every message octet once, buffered or writ
       message += "line " + std::to_string(i) + "\r\n";
     }
     spool::Spool spool({dir.path.string(), 0});
-    Envelope envelope;
-    envelope.sender = "a@edomex.gob.mx";
-    envelope.recipients = {"b@example.org"};
     spool::MessageWriter writer;
-    REQUIRE_FALSE(spool.open(envelope, writer, 512));
+    open_message(spool, writer);
     REQUIRE_FALSE(writer.write(message));
     for (const std::uint64_t slice :
          {std::uint64_t{1}, std::uint64_t{4096}, std::uint64_t{70000}, std::uint64_t{1} << 40}) {
