@@ -213,8 +213,13 @@ void LocalCounterStore::compact(TimePoint now) {
 ReserveResult LocalCounterStore::reserve_in_table(std::string_view key, Counter counter,
                                                   std::uint64_t amount, std::uint64_t limit,
                                                   TimePoint now) {
-  table_.sweep_some(now, options_.sweep_slots);
+  const std::size_t keys_before = table_.key_count();
   const auto check = table_.try_reserve(key, counter, amount, limit, now);
+  if (table_.key_count() > keys_before) {
+    // Keys are only added here (and at replay), so a little clean-up per new key bounds the
+    // table; an operation on a known key touches no other key's (cold) memory.
+    table_.sweep_some(now, options_.sweep_slots);
+  }
   ReserveResult result;
   result.granted = check.granted;
   result.used = check.used;
@@ -292,7 +297,6 @@ asio::awaitable<std::error_code> LocalCounterStore::commit_until(Reservation& re
   if (!count_held(reservation, now, record)) {
     co_return std::make_error_code(std::errc::invalid_argument);  // empty, ended or foreign
   }
-  table_.sweep_some(now, options_.sweep_slots);
   if (record.empty()) {
     co_return std::error_code{};
   }
@@ -308,7 +312,6 @@ asio::awaitable<std::error_code> LocalCounterStore::commit_all(
       error = std::make_error_code(std::errc::invalid_argument);  // empty, ended or foreign
     }
   }
-  table_.sweep_some(now, options_.sweep_slots);
   if (!records.empty()) {
     // One append for every record (replay keeps each whole record of a torn append).
     const std::error_code written = co_await write_record(std::move(records), durable, now);

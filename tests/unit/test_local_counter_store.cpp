@@ -360,6 +360,33 @@ TEST_CASE("drain waits until every queued commit is on disk and its completion p
   CHECK(completed);
 }
 
+TEST_CASE("new senders sweep out expired ones; operations on known senders sweep nothing") {
+  TempDir dir;
+  Store s(dir.path, at_s(0));
+  for (int i = 0; i < 1000; ++i) {
+    REQUIRE(s.use("old" + std::to_string(i) + "@edomex.gob.mx", Counter::recipients_per_day, 1,
+                  10'000, at_s(0)));
+  }
+  CHECK(s.store.stats().table.keys == 1000);
+  // A day later the old senders' usage has expired. A known sender's traffic forgets none of
+  // them (no sweep on a known key; its first message, a new key, cleaned a slot or two) ...
+  REQUIRE(s.use("busy@edomex.gob.mx", Counter::recipients_per_day, 1, 10'000, at_s(25 * 3600)));
+  const std::size_t after_first = s.store.stats().table.keys;
+  CHECK(after_first >= 1001 - 2 * 4);  // 2 slots, a few keys each at most
+  for (int i = 0; i < 99; ++i) {
+    REQUIRE(s.use("busy@edomex.gob.mx", Counter::recipients_per_day, 1, 10'000, at_s(25 * 3600)));
+  }
+  CHECK(s.store.stats().table.keys == after_first);
+  // ... new senders do: each cleans a few slots of the key map, so the table stays bounded by
+  // the live senders, not by every sender ever seen.
+  for (int i = 0; i < 1000; ++i) {
+    REQUIRE(s.use("new" + std::to_string(i) + "@edomex.gob.mx", Counter::recipients_per_day, 1,
+                  10'000, at_s(25 * 3600)));
+  }
+  CHECK(s.store.stats().table.keys < 1001 + 1000);
+  CHECK(s.store.stats().table.keys <= 1001 + 100);  // most of the old thousand are gone
+}
+
 TEST_CASE("a second store on the same state directory is refused") {
   TempDir dir;
   Store s(dir.path, at_s(0));

@@ -69,6 +69,7 @@ class CounterTable {
   // Amortised clean-up: visits the keys of the next `hash_buckets` slots of the key map, drops
   // their expired buckets and forgets keys with nothing counted or reserved.
   void sweep_some(TimePoint now, std::size_t hash_buckets);
+  std::size_t key_count() const { return keys_.size(); }
   // The same over every key (before a snapshot, and in tests).
   void sweep_all(TimePoint now);
 

@@ -28,7 +28,7 @@ namespace policy_relay::policy {
 struct LocalCounterStoreOptions {
   CounterTable::Specs windows = CounterTable::default_specs();
   std::uint64_t compact_after_bytes = 64ull * 1024 * 1024;
-  std::size_t sweep_slots = 2;  // key-map slots cleaned of expired buckets per operation
+  std::size_t sweep_slots = 2;  // key-map slots cleaned of expired keys per new key
   TimePoint start_time{};       // what "now" is for the replay; epoch = system_clock::now()
 };
 
