@@ -22,15 +22,26 @@ Suspension suspension_of(std::string identity, std::string reason) {
   return suspension;
 }
 
+// Two relays sharing one redis-server: each its counter store and suspension store; b reads
+// Redis again every `b_refresh`.
+struct TwoRelays {
+  explicit TwoRelays(std::chrono::milliseconds b_refresh = RedisSuspensionStore::kDefaultRefresh)
+      : b(io.get_executor(), *redis_b.store, b_refresh) {}
+  test::RedisServer server;
+  asio::io_context io;
+  test::RedisStore redis_a{io, server.port()};
+  test::RedisStore redis_b{io, server.port()};
+  RedisSuspensionStore a{io.get_executor(), *redis_a.store};
+  RedisSuspensionStore b;
+};
+
 }  // namespace
 
 TEST_CASE("redis suspensions: one relay suspends, the other learns it; resume lifts it for all") {
-  test::RedisServer server;
-  asio::io_context io;
-  test::RedisStore redis_a(io, server.port());
-  test::RedisStore redis_b(io, server.port());
-  RedisSuspensionStore a(io.get_executor(), *redis_a.store);
-  RedisSuspensionStore b(io.get_executor(), *redis_b.store);
+  TwoRelays relays;
+  asio::io_context& io = relays.io;
+  RedisSuspensionStore& a = relays.a;
+  RedisSuspensionStore& b = relays.b;
   std::vector<std::string> lifted_for_a;
   std::vector<std::string> lifted_for_b;
   a.set_on_lifted([&](const std::string& identity) { lifted_for_a.push_back(identity); });
@@ -67,26 +78,24 @@ TEST_CASE("redis suspensions: one relay suspends, the other learns it; resume li
 }
 
 TEST_CASE("redis suspensions: the refresh loop picks up changes; a damaged record suspends") {
-  test::RedisServer server;
-  asio::io_context io;
-  test::RedisStore redis_a(io, server.port());
-  test::RedisStore redis_b(io, server.port());
-  RedisSuspensionStore a(io.get_executor(), *redis_a.store);
-  RedisSuspensionStore b(io.get_executor(), *redis_b.store, std::chrono::milliseconds(50));
+  TwoRelays relays(std::chrono::milliseconds(50));
+  asio::io_context& io = relays.io;
+  RedisSuspensionStore& a = relays.a;
+  RedisSuspensionStore& b = relays.b;
   b.start();
   CHECK_FALSE(test::run_on(io, a.suspend(suspension_of("ana@edomex.gob.mx", "abuse"))));
   CHECK(test::run_until(io, [&] { return b.find("ana@edomex.gob.mx") != nullptr; }));
 
   // Someone wrote garbage into the hash: the sender stays suspended, never silently lifted.
-  std::vector<std::string> garbage{"HSET", redis_a.store->key_prefix() + "suspensions",
+  std::vector<std::string> garbage{"HSET", relays.redis_a.store->key_prefix() + "suspensions",
                                    "pepe@edomex.gob.mx", "{not json"};
-  CHECK_FALSE(test::run_on(io, redis_a.store->shared_command(std::move(garbage))).first);
+  CHECK_FALSE(test::run_on(io, relays.redis_a.store->shared_command(std::move(garbage))).first);
   CHECK(test::run_until(io, [&] { return b.find("pepe@edomex.gob.mx") != nullptr; }));
   CHECK(b.find("pepe@edomex.gob.mx")->reason == "damaged record in Redis");
   CHECK(b.list().size() == 2);
 
   // Redis gone: the last copy stays in force; changes fail and say so.
-  server.stop();
+  relays.server.stop();
   CHECK(test::run_on(io, b.suspend(suspension_of("otro@edomex.gob.mx", "x"))));
   CHECK(b.find("ana@edomex.gob.mx") != nullptr);
   b.stop();
