@@ -47,14 +47,20 @@ void log_exception(std::string_view where, std::exception_ptr error) {
 
 }  // namespace
 
-Server::Server(asio::io_context& io, config::ConfigPtr config, SessionServices services)
-    : io_(io),
-      generation_(std::make_shared<Generation>(Generation{std::move(config), services, {}})) {}
+Server::Server(asio::io_context& io, config::ConfigPtr config, SessionServices services) : io_(io) {
+  install(std::make_shared<Generation>(Generation{std::move(config), services, {}}));
+}
 
-Server::Server(asio::io_context& io, GenerationPtr generation)
-    : io_(io), generation_(std::move(generation)) {}
+Server::Server(asio::io_context& io, GenerationPtr generation) : io_(io) {
+  install(std::move(generation));
+}
 
 void Server::replace(GenerationPtr generation) {
+  install(std::move(generation));
+}
+
+void Server::install(GenerationPtr generation) {
+  generation->services.read_buffers = read_buffers_;
   generation_ = std::move(generation);
 }
 

@@ -120,13 +120,15 @@ asio::awaitable<bool> Session::flush() {
 // Reads once with the deadline of the current state. When the session must end (peer gone,
 // timeout, shutdown) the protocol is told, so its next() returns close after the final reply.
 asio::awaitable<void> Session::read_more() {
-  if (read_buffer_.size() != read_buffer_size) {
-    read_buffer_.resize(read_buffer_size);
+  if (!read_buffer_) {
+    read_buffer_ = services_.read_buffers ? services_.read_buffers->take()
+                                          : util::BufferPool::create(read_buffer_size, 0)->take();
   }
   timer_.expires_after(current_timeout());
   reading_ = true;
-  auto result = co_await (stream_->read_some(asio::buffer(read_buffer_)) ||
-                          timer_.async_wait(as_tuple_awaitable));
+  auto result =
+      co_await (stream_->read_some(asio::buffer(read_buffer_.data(), read_buffer_.size())) ||
+                timer_.async_wait(as_tuple_awaitable));
   reading_ = false;
   if (result.index() == 1) {
     log::Event("timeout", log::Level::warn)

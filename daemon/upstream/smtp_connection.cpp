@@ -206,16 +206,20 @@ asio::awaitable<void> SmtpConnection::read(config::Duration timeout) {
 asio::awaitable<void> SmtpConnection::send_body(int fd, std::uint64_t offset, std::uint64_t size,
                                                 std::string_view prefix) {
   smtp::DotStuffer stuffer;
-  std::string chunk(kBodyChunk, '\0');
-  std::string out;
-  out.reserve(2 * kBodyChunk + 8);
+  if (!body_chunk_) {
+    body_chunk_ = std::make_unique_for_overwrite<char[]>(kBodyChunk);
+    body_out_.reserve(2 * kBodyChunk + 8);
+  }
+  char* const chunk = body_chunk_.get();
+  std::string& out = body_out_;
+  out.clear();
   stuffer.encode(prefix, out);
   std::uint64_t done = 0;
   for (;;) {
     const std::size_t want =
         static_cast<std::size_t>(std::min<std::uint64_t>(kBodyChunk, size - done));
     if (want > 0) {
-      const ssize_t n = ::pread(fd, chunk.data(), want, static_cast<off_t>(offset + done));
+      const ssize_t n = ::pread(fd, chunk, want, static_cast<off_t>(offset + done));
       if (n < 0 && errno == EINTR) {
         continue;
       }
@@ -228,7 +232,7 @@ asio::awaitable<void> SmtpConnection::send_body(int fd, std::uint64_t offset, st
         close();
         co_return;
       }
-      stuffer.encode(std::string_view(chunk.data(), static_cast<std::size_t>(n)), out);
+      stuffer.encode(std::string_view(chunk, static_cast<std::size_t>(n)), out);
       done += static_cast<std::uint64_t>(n);
     }
     const bool last = done == size;

@@ -6,6 +6,7 @@
 #include <boost/asio/ssl/stream.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -72,6 +73,11 @@ class SmtpConnection {
   smtp::ClientProtocol protocol_;
   config::Duration command_timeout_;
   std::array<char, 8192> read_buffer_{};
+  // send_body's buffers, kept for the connection's next messages: a 64 KiB read chunk and its
+  // dot-stuffed copy (at most twice as long). Allocated per message, they cost a zero-fill
+  // and page faults for every message (util/buffer_pool.hpp says why).
+  std::unique_ptr<char[]> body_chunk_;
+  std::string body_out_;
 };
 
 }  // namespace policy_relay::upstream

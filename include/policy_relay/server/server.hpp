@@ -14,6 +14,7 @@
 #include "policy_relay/auth/network_list.hpp"
 #include "policy_relay/config/config.hpp"
 #include "policy_relay/server/session.hpp"
+#include "policy_relay/util/buffer_pool.hpp"
 
 namespace policy_relay::server {
 
@@ -76,7 +77,16 @@ class Server {
   // server.proxy_networks of the generation in force (parsed again after a reload changed it).
   const auth::NetworkList& proxy_networks();
 
+  // Sessions' read buffers, shared by every generation (see util::BufferPool): enough spares
+  // for the busiest moments of a few dozen concurrent clients, 4 MiB at most.
+  static constexpr std::size_t kReadBufferSize = 64 * 1024;
+  static constexpr std::size_t kSpareReadBuffers = 64;
+  // Installs `generation` and points its sessions at read_buffers_.
+  void install(GenerationPtr generation);
+
   boost::asio::io_context& io_;
+  std::shared_ptr<util::BufferPool> read_buffers_ =
+      util::BufferPool::create(kReadBufferSize, kSpareReadBuffers);
   GenerationPtr generation_;
   auth::NetworkList proxy_networks_;
   const config::Config* proxy_networks_from_ = nullptr;

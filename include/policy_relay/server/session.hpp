@@ -16,6 +16,7 @@
 #include "policy_relay/server/policy_gate.hpp"
 #include "policy_relay/smtp/server_protocol.hpp"
 #include "policy_relay/spool/spool.hpp"
+#include "policy_relay/util/buffer_pool.hpp"
 
 namespace policy_relay::delivery {
 class Scheduler;
@@ -40,6 +41,8 @@ struct SessionServices {
   AdviceNotifier* notifier = nullptr;  // null: advice action "notify" sends nothing (tests)
   const policy::SenderStanding* standing = nullptr;  // null: no directory, no suspensions
   policy::SenderActivity* activity = nullptr;        // null: no abuse detector
+  // Where sessions take their read buffer; the Server sets it. Null: each session allocates.
+  std::shared_ptr<util::BufferPool> read_buffers;
 };
 
 class SessionStream;
@@ -110,7 +113,7 @@ class Session : public std::enable_shared_from_this<Session> {
   PolicyGate policy_;
   spool::MessageWriter writer_;
   Envelope envelope_;
-  std::string read_buffer_;
+  util::BufferPool::Lease read_buffer_;  // taken at the first read, held until the session ends
   bool reading_ = false;
   bool shutting_down_ = false;
   std::uint32_t messages_ = 0;
