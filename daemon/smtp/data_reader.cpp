@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "policy_relay/smtp/line_break.hpp"
+
 namespace policy_relay::smtp {
 
 void DataReader::start() {
@@ -64,7 +66,7 @@ DataReader::Step DataReader::consume(std::string_view input) {
           flag(DataOutcome::bare_line_ending);
           append_text("\n");
         } else {
-          const std::size_t end = std::min(input.find_first_of("\r\n", at), input.size());
+          const std::size_t end = std::min(find_line_break(input, at), input.size());
           std::size_t length = end - at;
           if (outcome_ == DataOutcome::ok) {
             length = std::min(length, limits_.chunk_size - chunk_.size());

@@ -4,6 +4,8 @@
 
 #include <utility>
 
+#include "policy_relay/smtp/line_break.hpp"
+
 namespace policy_relay::smtp {
 namespace {
 
@@ -77,7 +79,7 @@ ServerProtocol::Framing ServerProtocol::frame_command_line(std::string_view& lin
   const std::string_view buffered = std::string_view(input_).substr(input_pos_);
   // RFC 5321 4.5.3.1.4, CRLF included; RFC 4954 4: a SASL response line may take 12288.
   const std::size_t limit = state_ == State::auth ? kMaxAuthLine : config_.max_command_line;
-  const std::size_t end = buffered.find_first_of("\r\n");
+  const std::size_t end = find_line_break(buffered);
   const bool ends_with_cr =
       end != std::string_view::npos && end + 1 == buffered.size() && buffered[end] == '\r';
   if (end == std::string_view::npos || ends_with_cr) {
@@ -125,7 +127,7 @@ bool ServerProtocol::skip_long_line() {
       ++input_pos_;
       continue;
     }
-    const std::size_t end = input_.find_first_of("\r\n", input_pos_);
+    const std::size_t end = find_line_break(input_, input_pos_);
     input_pos_ = end == std::string::npos ? input_.size() : end;
   }
   input_.clear();

@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "policy_relay/smtp/line_break.hpp"
 #include "server_protocol_driver.hpp"
 
 using namespace test_support;
@@ -231,4 +232,22 @@ TEST_CASE("the state flags follow the transaction") {
   protocol.resolve({250, "2.0.0", "Ok: queued as X"});
   CHECK(!protocol.in_transaction());
   CHECK(!protocol.awaiting_decision());
+}
+
+TEST_CASE("find_line_break answers what find_first_of(\"\\r\\n\") answers") {
+  using policy_relay::smtp::find_line_break;
+  const std::string with_nul("a\0b\rc", 5);
+  const std::vector<std::string> texts = {
+      "",       "\r",      "\n",
+      "abc",    "abc\r\n", "abc\ndef\r",
+      ".\r\n",  "x\r\ry",  "no break at all, just a long run of text",
+      with_nul, "\n\n\r",
+  };
+  for (const std::string& text : texts) {
+    for (std::size_t from = 0; from <= text.size() + 1; ++from) {
+      CAPTURE(text);
+      CAPTURE(from);
+      CHECK(find_line_break(text, from) == std::string_view(text).find_first_of("\r\n", from));
+    }
+  }
 }
