@@ -15,17 +15,22 @@ TOOL=perf
 CALL_GRAPH=0
 RELAYD=""
 FS_IMAGE=""
+POLICY=on
+SENDERS=one
 TIMEOUT=${BENCH_TIMEOUT:-600}
 
 usage() {
   cat <<EOF
 usage: $0 [--callgrind] [--call-graph] [--messages N] [--connections N] [--relayd PATH]
-          [--fs-image SIZE] [--keep]
+          [--fs-image SIZE] [--policy on|off] [--senders one|distinct] [--keep]
   perf (default): smtp-source -s $SESSIONS -m 5000 -l $SIZE, perf record -e cpu-clock on the relay
   --call-graph: perf with frame-pointer call graphs (exact in the kernel; the Release build
                 has no frame pointers, so user-space chains stop early)
   --callgrind: valgrind --tool=callgrind, default 500 messages
   --fs-image SIZE: spool on a fresh journaled ext4 image (see run.sh and README)
+  --policy off: the policy chain off ([limits] enabled = false), as run.sh --policy off
+  --senders distinct: every message from its own sender (smtp-load), as run.sh --senders
+                      distinct; with --policy on/off this profiles issue 3's comparison
 EOF
 }
 
@@ -38,6 +43,8 @@ while [ $# -gt 0 ]; do
   --relayd) RELAYD=$2; shift 2 ;;
   --keep) KEEP_WORK=1; shift ;;
   --fs-image) FS_IMAGE=$2; shift 2 ;;
+  --policy) POLICY=$2; shift 2 ;;
+  --senders) SENDERS=$2; shift 2 ;;
   -h | --help) usage; exit 0 ;;
   *) usage >&2; exit 2 ;;
   esac
@@ -47,6 +54,22 @@ if [ -z "$RELAYD" ]; then
   RELAYD=$(find_relayd) || die "policy-relayd not built; pass --relayd PATH"
 fi
 command -v "$TOOL" >/dev/null 2>&1 || [ "$TOOL" = callgrind ] || die "perf not found (apt-get install linux-perf)"
+
+case $POLICY in
+on) ;;
+off) RELAY_EXTRA_KEYS=('limits|enabled = false') ;;
+*) die "--policy: on or off" ;;
+esac
+LOAD_OPTION=()
+case $SENDERS in
+one) ;;
+distinct)
+  LOAD_BIN=$(dirname "$RELAYD")/smtp-load
+  [ -x "$LOAD_BIN" ] || die "$LOAD_BIN not built (cmake --build ... --target smtp-load)"
+  LOAD_OPTION=(--load "$LOAD_BIN")
+  ;;
+*) die "--senders: one or distinct" ;;
+esac
 
 bench_init
 if [ -n "$FS_IMAGE" ]; then bench_mount_image "$FS_IMAGE"; fi
@@ -78,7 +101,7 @@ fi
 "$PY" "$HELPER" inject --scenario "policy-relayd under $TOOL" --port "$RELAY_PORT" \
   --sink-out "$dir/sink.out" --source-out "$dir/source.out" --count "$MESSAGES" \
   --sessions "$SESSIONS" --size "$SIZE" --timeout "$TIMEOUT" --relay-pid "$RELAY_PID" \
-  --relay-log "$RELAY_LOG" >"$dir/result.json"
+  --relay-log "$RELAY_LOG" "${LOAD_OPTION[@]}" >"$dir/result.json"
 cat "$dir/result.json" >&2
 
 if [ "$TOOL" = perf ]; then
@@ -86,7 +109,7 @@ if [ "$TOOL" = perf ]; then
   stop_pid "$PERF_PID" 30
   forget_pid "$PERF_PID"
   stop_relayd
-  echo "## perf: policy-relayd, $MESSAGES messages (cpu-clock samples; self time); spool on $(fs_description)"
+  echo "## perf: policy-relayd (policy chain $POLICY, senders $SENDERS), $MESSAGES messages (cpu-clock samples; self time); spool on $(fs_description)"
   echo
   echo '### by shared object'
   # (|| true: head closing the pipe early is not an error)
