@@ -237,12 +237,21 @@ TEST_CASE("the state flags follow the transaction") {
 TEST_CASE("find_line_break answers what find_first_of(\"\\r\\n\") answers") {
   using policy_relay::smtp::find_line_break;
   const std::string with_nul("a\0b\rc", 5);
-  const std::vector<std::string> texts = {
+  std::vector<std::string> texts = {
       "",       "\r",      "\n",
       "abc",    "abc\r\n", "abc\ndef\r",
       ".\r\n",  "x\r\ry",  "no break at all, just a long run of text",
       with_nul, "\n\n\r",
   };
+  // Inputs longer than one 16-octet block: a break at every offset, and none at all.
+  for (const std::size_t length : {15U, 16U, 17U, 31U, 32U, 33U, 70U}) {
+    texts.emplace_back(length, 'a');
+    for (std::size_t position = 0; position < length; ++position) {
+      std::string text(length, 'a');
+      text[position] = position % 2 == 0 ? '\r' : '\n';
+      texts.push_back(text);
+    }
+  }
   for (const std::string& text : texts) {
     for (std::size_t from = 0; from <= text.size() + 1; ++from) {
       CAPTURE(text);
