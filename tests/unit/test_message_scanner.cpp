@@ -5,6 +5,7 @@
 #include <string>
 
 #include "mime_test_support.hpp"
+#include "policy_relay/mime/header_fields.hpp"
 
 using policy_relay::mime::MessageAnalysis;
 using policy_relay::mime::Part;
@@ -226,4 +227,66 @@ TEST_CASE("only listed parts are kept: thousands of parts are counted, memory st
   CHECK(analysis.parts.size() == 1000);
   CHECK(analysis.part_count == 3001);
   CHECK(analysis.malformation_names() == "too_many_parts");
+}
+
+TEST_CASE("address lists: the fast path for the common shapes reads what mimetic reads") {
+  using policy_relay::mime::Address;
+  using policy_relay::mime::parse_address_list;
+  using policy_relay::mime::detail::parse_address_list_with_mimetic;
+  // The shapes the fast path takes, and near misses it must leave to mimetic.
+  const std::string_view values[] = {
+      "",
+      "   ",
+      "ana@edomex.gob.mx",
+      " ana@edomex.gob.mx ",
+      "ana@edomex.gob.mx, carlos.ruiz@edomex.gob.mx,\tsoporte+it@example.org",
+      "Ana Perez <ana@edomex.gob.mx>",
+      "Ana Perez<ana@edomex.gob.mx>",
+      "<ana@edomex.gob.mx>",
+      "  Ana\tPerez   <ana@edomex.gob.mx> , Carlos <c@x.mx>",
+      "Ana  Perez <ana@edomex.gob.mx>",
+      "a.b.c@d.e.f, x!#$%&'*+-/=?^_`{|}~y@z.org",
+      "\"Perez, Ana\" <ana@edomex.gob.mx>",
+      "Ana (DGSEI) <ana@edomex.gob.mx>",
+      "ana@edomex.gob.mx (Ana Perez)",
+      "Directores: roberto@edomex.gob.mx, monica@edomex.gob.mx;",
+      "=?UTF-8?Q?Ra=C3=BAl?= <raul@edomex.gob.mx>",
+      "Ra\xC3\xBAl <raul@edomex.gob.mx>",
+      "ana@edomex.gob.mx,,carlos@edomex.gob.mx",
+      "ana@edomex.gob.mx,",
+      "ana..b@edomex.gob.mx",
+      ".ana@edomex.gob.mx",
+      "ana@",
+      "@edomex.gob.mx",
+      "ana",
+      "ana@edomex.gob.mx <carlos@edomex.gob.mx>",
+      "Ana <ana@edomex.gob.mx",
+      "Ana ana@edomex.gob.mx>",
+      "Ana <ana@edomex.gob.mx> trailing",
+      "Dr. Ana <ana@edomex.gob.mx>",
+      "<@route.mx:ana@edomex.gob.mx>",
+      "ana@[192.0.2.1]",
+      "\"ana perez\"@edomex.gob.mx",
+      "ana@edomex.gob.mx\r\n",
+  };
+  for (const std::string_view value : values) {
+    CAPTURE(value);
+    const std::vector<Address> fast = parse_address_list(value);
+    const std::vector<Address> reference = parse_address_list_with_mimetic(value);
+    REQUIRE(fast.size() == reference.size());
+    for (std::size_t i = 0; i < fast.size(); ++i) {
+      CAPTURE(i);
+      CHECK(fast[i].address == reference[i].address);
+      CHECK(fast[i].display_name == reference[i].display_name);
+      CHECK(fast[i].group == reference[i].group);
+    }
+  }
+  // What the fast path reads, spelled out.
+  const std::vector<Address> two =
+      parse_address_list("Ana Perez <ana@edomex.gob.mx>, carlos@edomex.gob.mx");
+  REQUIRE(two.size() == 2);
+  CHECK(two[0].address == "ana@edomex.gob.mx");
+  CHECK(two[0].display_name == "Ana Perez");
+  CHECK(two[1].address == "carlos@edomex.gob.mx");
+  CHECK(two[1].display_name.empty());
 }
