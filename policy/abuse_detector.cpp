@@ -115,28 +115,34 @@ std::optional<AbuseTrip> AbuseDetector::on_public_recipients(std::string_view id
   return trip;
 }
 
-void SenderTally::trim(std::deque<Bucket>& buckets, std::int64_t minute) const {
-  while (!buckets.empty() && buckets.front().minute <= minute - 60) {
-    buckets.pop_front();
-  }
+void SenderTally::trim(Buckets& buckets, std::int64_t minute) const {
+  const auto live = std::find_if(buckets.begin(), buckets.end(), [minute](const Bucket& bucket) {
+    return bucket.minute > minute - 60;
+  });
+  buckets.erase(buckets.begin(), live);
 }
 
 void SenderTally::add(std::string_view identity, std::uint64_t recipients, TimePoint now) {
   const std::int64_t minute =
       std::chrono::duration_cast<std::chrono::minutes>(now.time_since_epoch()).count();
-  const std::string key(identity);
-  auto found = senders_.find(key);
+  auto found = senders_.find(identity);
   if (found == senders_.end()) {
     if (senders_.size() >= kMaxSenders) {
+      // Buckets expire a minute at a time: one sweep per minute finds all the room there is,
+      // so a table full of live senders costs a new sender nothing until the next minute.
+      if (minute == full_at_minute_) {
+        return;
+      }
       for (auto it = senders_.begin(); it != senders_.end();) {
         trim(it->second, minute);
         it = it->second.empty() ? senders_.erase(it) : std::next(it);
       }
       if (senders_.size() >= kMaxSenders) {
+        full_at_minute_ = minute;
         return;
       }
     }
-    found = senders_.emplace(key, std::deque<Bucket>{}).first;
+    found = senders_.emplace(std::string(identity), Buckets{}).first;
   }
   auto& buckets = found->second;
   trim(buckets, minute);

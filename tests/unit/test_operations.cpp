@@ -177,6 +177,24 @@ TEST_CASE("top ranks the last hour's senders by recipients") {
   CHECK((rows[0].identity == "a" && rows[0].messages == 1));
 }
 
+TEST_CASE("the tally holds at most kMaxSenders senders and takes new ones once old ones expire") {
+  policy::SenderTally tally;
+  const policy::TimePoint t0{std::chrono::hours(1000)};
+  for (std::size_t i = 0; i < policy::SenderTally::kMaxSenders; ++i) {
+    tally.add("s" + std::to_string(i) + "@edomex.gob.mx", 1, t0);
+  }
+  tally.add("late@edomex.gob.mx", 1000, t0 + std::chrono::seconds(30));  // full: not counted
+  tally.add("late@edomex.gob.mx", 1000, t0 + std::chrono::seconds(40));  // same minute: still
+  CHECK(tally.top(1, t0 + std::chrono::seconds(50))[0].identity != "late@edomex.gob.mx");
+  tally.add("s7@edomex.gob.mx", 1000, t0 + std::chrono::seconds(50));  // known: counted
+  CHECK(tally.top(1, t0 + std::chrono::seconds(50))[0].identity == "s7@edomex.gob.mx");
+  // An hour on, every old bucket has expired: the next new sender finds room.
+  tally.add("later@edomex.gob.mx", 3, t0 + std::chrono::minutes(61));
+  const auto rows = tally.top(10, t0 + std::chrono::minutes(61));
+  REQUIRE(rows.size() == 1);
+  CHECK((rows[0].identity == "later@edomex.gob.mx" && rows[0].recipients == 3));
+}
+
 TEST_CASE("size-based log rotation keeps every line across the files") {
   const auto directory = std::filesystem::temp_directory_path() /
                          ("policy-relay-unit-rotation-" + std::to_string(::getpid()));

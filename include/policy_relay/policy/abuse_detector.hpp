@@ -3,10 +3,13 @@
 #include <chrono>
 #include <cstdint>
 #include <deque>
+#include <functional>
+#include <limits>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <vector>
 
 #include "policy_relay/policy/counter_store.hpp"
 
@@ -91,9 +94,19 @@ class SenderTally {
     std::uint64_t messages = 0;
     std::uint64_t recipients = 0;
   };
-  void trim(std::deque<Bucket>& buckets, std::int64_t minute) const;
+  // Oldest first, at most 60: a vector is one allocation per sender where a deque is two.
+  using Buckets = std::vector<Bucket>;
+  struct Hash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view key) const noexcept {
+      return std::hash<std::string_view>{}(key);
+    }
+  };
+  void trim(Buckets& buckets, std::int64_t minute) const;
 
-  std::unordered_map<std::string, std::deque<Bucket>> senders_;
+  std::unordered_map<std::string, Buckets, Hash, std::equal_to<>> senders_;
+  // The minute in which a sweep found the table full of live senders (none before).
+  std::int64_t full_at_minute_ = std::numeric_limits<std::int64_t>::min();
 };
 
 }  // namespace policy_relay::policy
