@@ -6,7 +6,38 @@
 
 namespace policy_relay::mime {
 
+namespace {
+
+bool equal_ignoring_ascii_case(std::string_view a, std::string_view b) {
+  return std::equal(a.begin(), a.end(), b.begin(), b.end(), [](char x, char y) {
+    const auto lower = [](char c) {
+      return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
+    };
+    return lower(x) == lower(y);
+  });
+}
+
+}  // namespace
+
 std::size_t MessageAnalysis::visible_recipient_count() const {
+  // Nearly every message lists a few addresses: compared pairwise, without a set to build.
+  constexpr std::size_t kPairwise = 32;
+  if (to.size() + cc.size() <= kPairwise) {
+    std::size_t distinct = 0;
+    std::size_t index = 0;
+    for (const auto* list : {&to, &cc}) {
+      for (const Address& entry : *list) {
+        bool seen = false;
+        for (std::size_t earlier = 0; earlier < index && !seen; ++earlier) {
+          const Address& other = earlier < to.size() ? to[earlier] : cc[earlier - to.size()];
+          seen = equal_ignoring_ascii_case(entry.address, other.address);
+        }
+        distinct += seen ? 0 : 1;
+        ++index;
+      }
+    }
+    return distinct;
+  }
   std::unordered_set<std::string> distinct;
   for (const auto* list : {&to, &cc}) {
     for (const Address& entry : *list) {

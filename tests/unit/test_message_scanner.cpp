@@ -290,3 +290,26 @@ TEST_CASE("address lists: the fast path for the common shapes reads what mimetic
   CHECK(two[1].address == "carlos@edomex.gob.mx");
   CHECK(two[1].display_name.empty());
 }
+
+TEST_CASE("visible recipients are counted once whatever their case, in short and long lists") {
+  using policy_relay::mime::Address;
+  for (const std::size_t listed : {0U, 1U, 2U, 31U, 32U, 33U, 200U}) {
+    CAPTURE(listed);
+    MessageAnalysis analysis;
+    std::size_t expected = 0;
+    for (std::size_t i = 0; i < listed; ++i) {
+      // Every third address repeats an earlier one in upper case, across To and Cc.
+      const bool repeat = i % 3 == 2;
+      std::string address = "user" + std::to_string(repeat ? i - 1 : i) + "@edomex.gob.mx";
+      if (repeat) {
+        for (char& c : address) {
+          c = static_cast<char>(c >= 'a' && c <= 'z' ? c - 'a' + 'A' : c);
+        }
+      } else {
+        ++expected;
+      }
+      (i % 2 == 0 ? analysis.to : analysis.cc).push_back(Address{address, "", ""});
+    }
+    CHECK(analysis.visible_recipient_count() == expected);
+  }
+}
