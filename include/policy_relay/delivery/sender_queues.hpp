@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <list>
 #include <map>
 #include <optional>
 #include <string>
@@ -71,7 +72,9 @@ class SenderQueues {
  private:
   enum class State { runnable, busy, blocked };
   struct Sender {
-    std::deque<QueuedMessage> waiting;
+    // A list: one allocation per message, none for an empty queue (a deque allocates its map
+    // and a block for every sender, and most senders have one message waiting at a time).
+    std::list<QueuedMessage> waiting;
     State state = State::runnable;
   };
   struct Hash {
