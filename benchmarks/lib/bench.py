@@ -246,6 +246,17 @@ def tree_pids(pid: int):
     return [pid] + [child for child, _ in children_of(pid)]
 
 
+def user_system_ticks(pid: int):
+    """(user, system) CPU ticks of one process (all its threads), or None if it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            data = f.read()
+    except OSError:
+        return None
+    fields = data[data.rindex(")") + 2 :].split()
+    return int(fields[11]), int(fields[12])
+
+
 def relay_cpu_ticks(pid: int, tree: bool) -> int:
     if tree:
         return cpu_ticks_tree(pid)
@@ -277,8 +288,10 @@ def inject(args) -> dict:
         ]
     sampler = PostfixSampler(args.postfix_master) if args.postfix_master else None
     cpu_before = 0
+    split_before = None
     if args.relay_pid:
         cpu_before = relay_cpu_ticks(args.relay_pid, args.relay_tree)
+        split_before = None if args.relay_tree else user_system_ticks(args.relay_pid)
     elif args.postfix_master:
         cpu_before = cpu_ticks_tree(args.postfix_master)
     sink_before = proc_stat(args.sink_pid) if args.sink_pid else None
@@ -350,6 +363,11 @@ def inject(args) -> dict:
         alive = proc_stat(args.relay_pid) is not None
         result["relay_cpu_s"] = ((relay_cpu_ticks(args.relay_pid, args.relay_tree) - cpu_before)
                                  / CLOCK_TICKS if alive else None)
+        split_after = user_system_ticks(args.relay_pid) if split_before and alive else None
+        if split_after:
+            # Where the relay's CPU went: its own code (user) or the kernel's work for it.
+            result["relay_user_s"] = (split_after[0] - split_before[0]) / CLOCK_TICKS
+            result["relay_system_s"] = (split_after[1] - split_before[1]) / CLOCK_TICKS
     if aux_before and aux_after:
         # A helper the relay needs (redis-server for the Redis backend).
         result["aux_name"] = args.aux_name
