@@ -15,7 +15,7 @@ packages=(
   build-essential cmake pkg-config ninja-build
   libboost1.81-dev libboost-json1.81-dev
   libssl-dev libspdlog-dev libfmt-dev libtomlplusplus-dev libmimetic-dev doctest-dev
-  libsystemd-dev libbenchmark-dev libhiredis-dev
+  libsystemd-dev libbenchmark-dev libhiredis-dev libgoogle-perftools-dev
   clang-format
   postfix swaks libnet-ssleay-perl python3 python3-aiosmtpd
   openssl procps psmisc time
