@@ -40,8 +40,15 @@ AbuseDetector::History* AbuseDetector::history_of(std::string_view identity, Tim
   auto found = senders_.find(key);
   if (found == senders_.end()) {
     if (senders_.size() >= kMaxSenders) {
+      // A sweep reads every sender. When it found no room, the next one waits a minute:
+      // otherwise each refusal of a new sender (which a client can cause at will) would
+      // rescan a full table.
+      if (now < next_sweep_) {
+        return nullptr;
+      }
       make_room(now);
       if (senders_.size() >= kMaxSenders) {
+        next_sweep_ = now + std::chrono::minutes(1);
         return nullptr;
       }
     }

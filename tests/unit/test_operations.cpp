@@ -177,6 +177,25 @@ TEST_CASE("top ranks the last hour's senders by recipients") {
   CHECK((rows[0].identity == "a" && rows[0].messages == 1));
 }
 
+TEST_CASE("a full abuse detector sweeps for room at most once a minute") {
+  policy::AbuseDetector detector({1000, std::chrono::minutes(10), 0, 0});
+  const policy::TimePoint t0{std::chrono::hours(1000)};
+  bool tripped = false;
+  for (std::size_t i = 0; i < policy::AbuseDetector::kMaxSenders; ++i) {
+    tripped = tripped || detector.on_refusal("s" + std::to_string(i), "rule", t0).has_value();
+  }
+  CHECK_FALSE(tripped);
+  // Just before anyone has been idle for an hour: the sweep finds no room.
+  CHECK_FALSE(detector.on_refusal("new1", "rule", t0 + std::chrono::minutes(59)));
+  CHECK(detector.tracked() == policy::AbuseDetector::kMaxSenders);
+  // Everyone is idle now, but the next sweep is a minute after the last one.
+  CHECK_FALSE(detector.on_refusal("new2", "rule",
+                                  t0 + std::chrono::minutes(59) + std::chrono::seconds(59)));
+  CHECK(detector.tracked() == policy::AbuseDetector::kMaxSenders);
+  CHECK_FALSE(detector.on_refusal("new3", "rule", t0 + std::chrono::minutes(60)));
+  CHECK(detector.tracked() == 1);
+}
+
 TEST_CASE("the tally holds at most kMaxSenders senders and takes new ones once old ones expire") {
   policy::SenderTally tally;
   const policy::TimePoint t0{std::chrono::hours(1000)};

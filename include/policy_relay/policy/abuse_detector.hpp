@@ -38,7 +38,8 @@ struct AbuseTrip {
 class AbuseDetector {
  public:
   // At most this many senders are watched; past it, senders idle for a window are forgotten
-  // first and new ones are not tracked until room frees (memory stays bounded).
+  // first and new ones are not tracked until room frees (memory stays bounded). A full table is
+  // swept for room at most once a minute.
   static constexpr std::size_t kMaxSenders = 100'000;
 
   explicit AbuseDetector(AbuseThresholds thresholds = {}) : thresholds_(thresholds) {}
@@ -70,6 +71,7 @@ class AbuseDetector {
 
   AbuseThresholds thresholds_;
   std::unordered_map<std::string, History> senders_;
+  TimePoint next_sweep_{};  // after a sweep that found the table full of active senders
 };
 
 // The heaviest senders of the last hour (`policy-relayctl top`): accepted messages and
