@@ -27,7 +27,6 @@ namespace policy_relay::server {
 namespace {
 
 constexpr auto as_tuple_awaitable = asio::as_tuple(asio::use_awaitable);
-constexpr std::size_t read_buffer_size = 64 * 1024;
 constexpr std::size_t max_pending_output = 16 * 1024;  // flush before processing more input
 constexpr std::size_t kAdviceRecordSpace = 512;        // two advice headers fit in 300
 
@@ -122,7 +121,7 @@ asio::awaitable<bool> Session::flush() {
 asio::awaitable<void> Session::read_more() {
   if (!read_buffer_) {
     read_buffer_ = services_.read_buffers ? services_.read_buffers->take()
-                                          : util::BufferPool::create(read_buffer_size, 0)->take();
+                                          : util::BufferPool::create(kReadBufferSize, 0)->take();
   }
   timer_.expires_after(current_timeout());
   reading_ = true;

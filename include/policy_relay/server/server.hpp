@@ -79,14 +79,13 @@ class Server {
 
   // Sessions' read buffers, shared by every generation (see util::BufferPool): enough spares
   // for the busiest moments of a few dozen concurrent clients, 4 MiB at most.
-  static constexpr std::size_t kReadBufferSize = 64 * 1024;
   static constexpr std::size_t kSpareReadBuffers = 64;
   // Installs `generation` and points its sessions at read_buffers_.
   void install(GenerationPtr generation);
 
   boost::asio::io_context& io_;
   std::shared_ptr<util::BufferPool> read_buffers_ =
-      util::BufferPool::create(kReadBufferSize, kSpareReadBuffers);
+      util::BufferPool::create(Session::kReadBufferSize, kSpareReadBuffers);
   GenerationPtr generation_;
   auth::NetworkList proxy_networks_;
   const config::Config* proxy_networks_from_ = nullptr;

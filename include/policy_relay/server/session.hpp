@@ -60,6 +60,10 @@ struct ClientEndpoint {
 // arrives: at most one read buffer and one protocol chunk are held in memory.
 class Session : public std::enable_shared_from_this<Session> {
  public:
+  // The most a session reads from its socket at once (SessionServices::read_buffers holds
+  // buffers of this size).
+  static constexpr std::size_t kReadBufferSize = 64 * 1024;
+
   // `client`: who the limits, trusted networks, login throttling and logs see: the peer as
   // accept() reported it, or the client a PROXY header named (server.proxy_protocol).
   // `implicit_tls`: the connection came to server.listen_tls (RFC 8314): the TLS handshake
