@@ -36,8 +36,7 @@ void AbuseDetector::make_room(TimePoint now) {
 }
 
 AbuseDetector::History* AbuseDetector::history_of(std::string_view identity, TimePoint now) {
-  const std::string key(identity);
-  auto found = senders_.find(key);
+  auto found = senders_.find(identity);
   if (found == senders_.end()) {
     if (senders_.size() >= kMaxSenders) {
       // A sweep reads every sender. When it found no room, the next one waits a minute:
@@ -52,7 +51,7 @@ AbuseDetector::History* AbuseDetector::history_of(std::string_view identity, Tim
         return nullptr;
       }
     }
-    found = senders_.emplace(key, History{}).first;
+    found = senders_.emplace(std::string(identity), History{}).first;
   }
   found->second.last = now;
   return &found->second;

@@ -3,15 +3,14 @@
 #include <chrono>
 #include <cstdint>
 #include <deque>
-#include <functional>
 #include <list>
 #include <map>
 #include <optional>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 
 #include "policy_relay/spool/spool.hpp"
+#include "policy_relay/util/string_map.hpp"
 
 namespace policy_relay::delivery {
 
@@ -77,17 +76,10 @@ class SenderQueues {
     std::list<QueuedMessage> waiting;
     State state = State::runnable;
   };
-  struct Hash {
-    using is_transparent = void;
-    std::size_t operator()(std::string_view key) const noexcept {
-      return std::hash<std::string_view>{}(key);
-    }
-  };
-
   Sender& sender_for(const std::string& identity, bool& created);
   void make_runnable(const std::string& identity, Sender& sender);
 
-  std::unordered_map<std::string, Sender, Hash, std::equal_to<>> senders_;
+  util::StringMap<Sender> senders_;
   std::deque<std::string> runnable_;
   std::multimap<SteadyTime, std::string> blocked_;
   std::size_t waiting_ = 0;

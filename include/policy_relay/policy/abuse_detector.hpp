@@ -3,15 +3,14 @@
 #include <chrono>
 #include <cstdint>
 #include <deque>
-#include <functional>
 #include <limits>
 #include <optional>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <vector>
 
 #include "policy_relay/policy/counter_store.hpp"
+#include "policy_relay/util/string_map.hpp"
 
 // Excessive traffic of one sender (POLICY IV.2: "such mailboxes are disabled automatically"),
 // from events the policy engine and the scheduler report. No I/O, no clock of its own: every
@@ -70,7 +69,7 @@ class AbuseDetector {
   void make_room(TimePoint now);
 
   AbuseThresholds thresholds_;
-  std::unordered_map<std::string, History> senders_;
+  util::StringMap<History> senders_;
   TimePoint next_sweep_{};  // after a sweep that found the table full of active senders
 };
 
@@ -98,15 +97,9 @@ class SenderTally {
   };
   // Oldest first, at most 60: a vector is one allocation per sender where a deque is two.
   using Buckets = std::vector<Bucket>;
-  struct Hash {
-    using is_transparent = void;
-    std::size_t operator()(std::string_view key) const noexcept {
-      return std::hash<std::string_view>{}(key);
-    }
-  };
   void trim(Buckets& buckets, std::int64_t minute) const;
 
-  std::unordered_map<std::string, Buckets, Hash, std::equal_to<>> senders_;
+  util::StringMap<Buckets> senders_;
   // The minute in which a sweep found the table full of live senders (none before).
   std::int64_t full_at_minute_ = std::numeric_limits<std::int64_t>::min();
 };

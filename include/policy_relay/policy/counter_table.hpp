@@ -7,10 +7,10 @@
 #include <span>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <vector>
 
 #include "policy_relay/policy/counter_store.hpp"
+#include "policy_relay/util/string_map.hpp"
 
 // The in-memory part of the local counter backend: per key and counter, a sparse, sorted run of
 // fixed-width time buckets. No I/O, no threads, no clock: every call takes `now`.
@@ -100,13 +100,7 @@ class CounterTable {
   struct KeyState {
     std::array<Window, counter_count> windows;
   };
-  struct KeyHash {
-    using is_transparent = void;
-    std::size_t operator()(std::string_view key) const noexcept {
-      return std::hash<std::string_view>{}(key);
-    }
-  };
-  using Map = std::unordered_map<std::string, KeyState, KeyHash, std::equal_to<>>;
+  using Map = util::StringMap<KeyState>;
 
   static std::size_t index(Counter counter) { return static_cast<std::size_t>(counter); }
   std::uint32_t bucket_of(Counter counter, TimePoint at) const;

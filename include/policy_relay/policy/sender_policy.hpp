@@ -1,12 +1,11 @@
 #pragma once
 
 #include <cstdint>
-#include <functional>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 
 #include "policy_relay/config/config.hpp"
+#include "policy_relay/util/string_map.hpp"
 
 namespace policy_relay::policy {
 
@@ -48,15 +47,8 @@ class SenderPolicies {
   std::uint32_t largest_recipient_count() const { return largest_recipient_count_; }
 
  private:
-  struct Hash {
-    using is_transparent = void;
-    std::size_t operator()(std::string_view key) const {
-      return std::hash<std::string_view>{}(key);
-    }
-  };
-
   SenderPolicy defaults_;
-  std::unordered_map<std::string, SenderPolicy, Hash, std::equal_to<>> exceptions_;
+  util::StringMap<SenderPolicy> exceptions_;
   std::uint64_t largest_message_size_ = 0;
   std::uint32_t largest_recipient_count_ = 0;
 };

@@ -9,7 +9,7 @@ namespace policy_relay::util {
 // Equal-sized byte buffers kept for reuse. A connection's 64 KiB read buffer, allocated and
 // zero-filled per connection, went back to the kernel whenever the allocator trimmed its heap
 // and came back as page faults: about one fault per message under the benchmark load, and a
-// fault costs ~10 us on the benchmark VM (benchmarks/README.md "Where the time goes").
+// fault costs ~10 us on the benchmark VM (README.md "Performance", "The CPU").
 // A pooled buffer is neither zero-filled nor freed. At most `max_spare` idle buffers are kept
 // (a bound on the memory the pool holds); more are freed when returned.
 // Not thread-safe: one event loop's thread. Leases may outlive the owner of the pool.
