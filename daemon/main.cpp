@@ -333,6 +333,13 @@ int run(const Options& options) {
   // The counter journal posts its completions to `io`: let the last ones land while it exists.
   if (local_counters) {
     local_counters->drain();
+    const auto stats = local_counters->stats();
+    log::Event("counters_closed")
+        .add("senders", static_cast<std::uint64_t>(stats.table.keys))
+        .add("journal_appends", stats.journal.appends)
+        .add("journal_syncs", stats.journal.syncs)
+        .add("batched_records", stats.batched_records)
+        .add("batches", stats.batches);
   }
   if (redis_counters) {
     redis_counters->close();  // its socket and timers belong to `io`

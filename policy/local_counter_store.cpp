@@ -15,6 +15,7 @@
 #include <limits>
 #include <stdexcept>
 #include <system_error>
+#include <utility>
 
 namespace asio = boost::asio;
 
@@ -116,6 +117,9 @@ LocalCounterStore::LocalCounterStore(std::string directory, asio::any_io_executo
 }
 
 LocalCounterStore::~LocalCounterStore() {
+  if (!batch_.empty()) {
+    writer_->append(std::exchange(batch_, {}), {}, {});  // nobody is left to tell
+  }
   writer_.reset();  // finishes queued appends
   ::close(lock_fd_);
   ::close(directory_fd_);
@@ -322,34 +326,92 @@ asio::awaitable<std::error_code> LocalCounterStore::commit_all(
   co_return error;
 }
 
+// Records that need no sync (counter_sync = "write", queue pacing, marks) are gathered: the
+// first one in a turn of the event loop posts flush_batch(), which writes all of them with one
+// write(2) and then completes every waiter. The completions of a spool commit wave run in one
+// turn, so their sessions share the append. A record never completes before it is written.
+// Durable records go to the writer thread behind whatever is gathered (queue_batch).
 asio::awaitable<std::error_code> LocalCounterStore::write_record(std::string record, bool durable,
                                                                  TimePoint now) {
   journal_bytes_ += record.size();
   if (!durable) {
-    // The common case, without a hand-over to the writer thread and back.
-    if (auto written = writer_->try_append_now(record)) {
-      maybe_compact(now);
-      co_return *written;
-    }
+    batch_ += record;
+    ++batched_records_;
+    batch_now_ = std::max(batch_now_, now);
+    co_return co_await asio::async_initiate<decltype(asio::use_awaitable), void(std::error_code)>(
+        [this](auto handler) {
+          batch_waiters_.emplace_back(std::move(handler));
+          if (!batch_flush_posted_) {
+            batch_flush_posted_ = true;
+            asio::post(executor_, [alive = std::weak_ptr(lifetime_)] {
+              if (const auto self = alive.lock()) {
+                (*self)->flush_batch();
+              }
+            });
+          }
+        },
+        asio::use_awaitable);
   }
+  queue_batch();  // the gathered records stay ahead of this one
 
   auto result = co_await asio::async_initiate<decltype(asio::use_awaitable), void(std::error_code)>(
-      [this, &record, now, durable](auto handler) mutable {
+      [this, &record, now](auto handler) mutable {
         // Keep the event loop alive while the write is in flight; complete on its executor.
         auto tracked = asio::prefer(executor_, asio::execution::outstanding_work.tracked);
         auto shared = std::make_shared<decltype(handler)>(std::move(handler));
         JournalWriter::Done done = [shared, tracked](std::error_code ec) {
           asio::post(tracked, [shared, ec]() mutable { (*shared)(ec); });
         };
-        if (durable) {
-          writer_->append(std::move(record), {}, std::move(done));
-        } else {
-          writer_->append(std::move(record), std::move(done), {});
-        }
+        writer_->append(std::move(record), {}, std::move(done));
         maybe_compact(now);  // after the append: the snapshot supersedes it
       },
       asio::use_awaitable);
   co_return result;
+}
+
+void LocalCounterStore::flush_batch() {
+  batch_flush_posted_ = false;
+  if (batch_.empty()) {
+    return;  // a durable record took the batch along (queue_batch)
+  }
+  const std::optional<std::error_code> written = writer_->try_append_now(batch_);
+  if (!written) {
+    queue_batch();  // the writer thread is busy (a snapshot): behind it, in order
+    maybe_compact(batch_now_);
+    return;
+  }
+  ++batches_;
+  batch_.clear();
+  flushing_.swap(batch_waiters_);
+  maybe_compact(batch_now_);  // after the append: the snapshot supersedes it
+  // Resumed sessions may gather new records; they go to the next flush.
+  for (BatchWaiter& waiter : flushing_) {
+    std::move(waiter)(*written);
+  }
+  flushing_.clear();
+}
+
+void LocalCounterStore::queue_batch() {
+  if (batch_.empty()) {
+    return;
+  }
+  ++batches_;
+  auto waiters = std::make_shared<std::vector<BatchWaiter>>(std::move(batch_waiters_));
+  batch_waiters_.clear();
+  auto tracked = asio::prefer(executor_, asio::execution::outstanding_work.tracked);
+  JournalWriter::Done written = [waiters, tracked](std::error_code ec) {
+    asio::post(tracked, [waiters, ec] {
+      for (BatchWaiter& waiter : *waiters) {
+        std::move(waiter)(ec);
+      }
+    });
+  };
+  writer_->append(std::exchange(batch_, {}), std::move(written), {});
+}
+
+void LocalCounterStore::drain() {
+  queue_batch();
+  writer_->drain();
 }
 
 asio::awaitable<Usage> LocalCounterStore::usage(std::string_view key, Counter counter,
@@ -412,6 +474,8 @@ LocalCounterStore::Stats LocalCounterStore::stats() const {
   stats.journal = writer_->stats();
   stats.journal_bytes = journal_bytes_;
   stats.compactions = compactions_;
+  stats.batched_records = batched_records_;
+  stats.batches = batches_;
   stats.open_reservations = holds_.size();
   return stats;
 }

@@ -1,10 +1,12 @@
 #pragma once
 
+#include <boost/asio/any_completion_handler.hpp>
 #include <boost/asio/any_io_executor.hpp>
 #include <cstdint>
 #include <memory>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 #include "policy_relay/policy/counter_journal.hpp"
 #include "policy_relay/policy/counter_store.hpp"
@@ -19,6 +21,8 @@
 // commit() completes only after its record is fdatasync()ed (grouped with concurrent commits on
 // the writer threads), so after kill -9 or a power loss every acknowledged message's usage is
 // replayed at start; commit_unsynced() completes once the record is written (kill -9 safe).
+// Records that need no sync are gathered for one turn of the event loop and written with one
+// write(2): the sessions that a spool commit wave completes share it (see write_record).
 // At start the journal is replayed (only what is still inside its window; a torn last record is
 // ignored) and rewritten as a snapshot; it is rewritten again whenever it grows past
 // max(compact_after_bytes, 2 x the last snapshot), so the disk holds O(live buckets).
@@ -72,7 +76,7 @@ class LocalCounterStore final : public CounterStore {
 
   // Blocks until every commit made so far is on disk and its completion has been posted to the
   // executor. Call it before the executor's io_context is destroyed when the store outlives it.
-  void drain() { writer_->drain(); }
+  void drain();
 
   // Rewrites the journal as a snapshot of what counts at `now` (normally automatic).
   void compact(TimePoint now);
@@ -81,8 +85,10 @@ class LocalCounterStore final : public CounterStore {
     CounterTable::Stats table;
     ReplayStats replay;  // what the start-up replay found (torn_bytes, skipped_bytes ...)
     JournalWriter::Stats journal;
-    std::uint64_t journal_bytes = 0;  // current journal size as written by this process
-    std::uint64_t compactions = 0;    // snapshots written, the start-up one included
+    std::uint64_t journal_bytes = 0;    // current journal size as written by this process
+    std::uint64_t compactions = 0;      // snapshots written, the start-up one included
+    std::uint64_t batched_records = 0;  // unsynced appends gathered into a batch
+    std::uint64_t batches = 0;          // batches written (each one journal append)
     std::size_t open_reservations = 0;
   };
   Stats stats() const;
@@ -114,6 +120,14 @@ class LocalCounterStore final : public CounterStore {
   // Appends encoded records; completes when written (durable: synced).
   boost::asio::awaitable<std::error_code> write_record(std::string record, bool durable,
                                                        TimePoint now);
+  using BatchWaiter = boost::asio::any_completion_handler<void(std::error_code)>;
+  // Writes the gathered batch (the handler posted by write_record) and completes its waiters.
+  void flush_batch();
+  // Hands the gathered batch to the writer thread ahead of anything queued after it; its
+  // waiters complete (on the executor) once it is written.
+  void queue_batch();
+  // Completes `waiters` with `result` on the executor (from the writer thread too).
+  void complete_later(std::vector<BatchWaiter> waiters, std::error_code result);
   void replay(TimePoint now);
   std::string snapshot(TimePoint now);
   void maybe_compact(TimePoint now);
@@ -132,6 +146,16 @@ class LocalCounterStore final : public CounterStore {
   std::uint64_t compactions_ = 0;
   ReplayStats replay_stats_;
   std::unique_ptr<JournalWriter> writer_;
+  // Unsynced records waiting for the flush posted to the executor, and who waits on them.
+  std::string batch_;
+  std::vector<BatchWaiter> batch_waiters_;
+  std::vector<BatchWaiter> flushing_;  // flush_batch()'s, kept for its capacity
+  bool batch_flush_posted_ = false;
+  TimePoint batch_now_{};  // the latest `now` of a batched record (for the compaction check)
+  std::uint64_t batched_records_ = 0;
+  std::uint64_t batches_ = 0;
+  // Posted flushes hold a weak reference: a store destroyed before its executor runs them.
+  std::shared_ptr<LocalCounterStore*> lifetime_ = std::make_shared<LocalCounterStore*>(this);
 };
 
 }  // namespace policy_relay::policy
