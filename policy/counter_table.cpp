@@ -158,6 +158,17 @@ void CounterTable::unreserve(std::string_view key, Counter counter, std::uint64_
   window.reserved -= static_cast<std::uint32_t>(std::min<std::uint64_t>(window.reserved, amount));
 }
 
+void CounterTable::commit_reserved(std::string_view key, Counter counter, std::uint64_t amount,
+                                   TimePoint at) {
+  auto found = keys_.find(key);
+  if (found == keys_.end()) {
+    found = keys_.try_emplace(std::string(key)).first;  // swept meanwhile: count it all the same
+  }
+  Window& window = found->second.windows[index(counter)];
+  window.reserved -= static_cast<std::uint32_t>(std::min<std::uint64_t>(window.reserved, amount));
+  add_to(window, counter, amount, at);
+}
+
 void CounterTable::add(std::string_view key, Counter counter, std::uint64_t amount, TimePoint at) {
   if (amount == 0) {
     return;
@@ -166,7 +177,14 @@ void CounterTable::add(std::string_view key, Counter counter, std::uint64_t amou
   if (found == keys_.end()) {
     found = keys_.try_emplace(std::string(key)).first;
   }
-  Window& window = found->second.windows[index(counter)];
+  add_to(found->second.windows[index(counter)], counter, amount, at);
+}
+
+void CounterTable::add_to(Window& window, Counter counter, std::uint64_t amount,
+                          TimePoint at) const {
+  if (amount == 0) {
+    return;
+  }
   auto& buckets = window.buckets;
   const std::uint32_t bucket = bucket_of(counter, at);
   window.committed += amount;

@@ -1,6 +1,7 @@
 #include "policy_relay/policy/engine.hpp"
 
 #include <algorithm>
+#include <array>
 
 #include "policy_relay/policy/identity.hpp"
 #include "rules/rules.hpp"
@@ -41,6 +42,15 @@ Engine::Engine(config::ConfigPtr config, CounterStore& store, const Clock& clock
       senders_(*config_),
       catalog_(language_from_name(config_->messages.language)),
       chain_(make_chain()) {
+  constexpr std::array<unsigned, kStageCount> kStageBits{stage_mail, stage_rcpt, stage_data_end,
+                                                         stage_message};
+  for (std::size_t stage = 0; stage < kStageCount; ++stage) {
+    for (const auto& rule : chain_) {
+      if ((rule->stages() & kStageBits[stage]) != 0) {
+        stage_rules_[stage].push_back({rule.get(), rule->waits()});
+      }
+    }
+  }
   needs_analysis_ = config_->limits.enabled &&
                     std::any_of(chain_.begin(), chain_.end(), [this](const auto& rule) {
                       return (rule->stages() & stage_message) != 0 && rule->enabled(*config_);
@@ -79,11 +89,13 @@ asio::awaitable<Verdict> Engine::on_mail(TransactionState& state, const Transact
   state.store = &store_;
   state.policy = &senders_.find(transaction.identity);
   RuleContext context = this->context(state, transaction);
-  for (const auto& rule : chain_) {
-    if ((rule->stages() & stage_mail) == 0) {
-      continue;
+  for (const StageRule& entry : stage_rules_[kMail]) {
+    Verdict verdict;
+    if (entry.waits) {
+      verdict = co_await entry.rule->on_mail(context);
+    } else {
+      verdict = entry.rule->check_mail(context);
     }
-    Verdict verdict = co_await rule->on_mail(context);
     if (!verdict.accepted()) {
       state.reset();
       co_return verdict;
@@ -101,11 +113,13 @@ asio::awaitable<Verdict> Engine::on_rcpt(TransactionState& state, const Transact
   const std::size_t warnings = state.quota_warnings.size();
   const std::uint32_t public_recipients = state.public_recipients;
   RuleContext context = this->context(state, transaction);
-  for (const auto& rule : chain_) {
-    if ((rule->stages() & stage_rcpt) == 0) {
-      continue;
+  for (const StageRule& entry : stage_rules_[kRcpt]) {
+    Verdict verdict;
+    if (entry.waits) {
+      verdict = co_await entry.rule->on_rcpt(context, recipient);
+    } else {
+      verdict = entry.rule->check_rcpt(context, recipient);
     }
-    Verdict verdict = co_await rule->on_rcpt(context, recipient);
     if (!verdict.accepted()) {
       state.release_recipients_from(reserved);
       state.quota_warnings.resize(warnings);
@@ -122,11 +136,13 @@ asio::awaitable<Verdict> Engine::on_data_end(TransactionState& state,
     co_return Verdict::accept();
   }
   RuleContext context = this->context(state, transaction);
-  for (const auto& rule : chain_) {
-    if ((rule->stages() & stage_data_end) == 0) {
-      continue;
+  for (const StageRule& entry : stage_rules_[kDataEnd]) {
+    Verdict verdict;
+    if (entry.waits) {
+      verdict = co_await entry.rule->on_data_end(context);
+    } else {
+      verdict = entry.rule->check_data_end(context);
     }
-    Verdict verdict = co_await rule->on_data_end(context);
     if (!verdict.accepted()) {
       state.reset();
       co_return verdict;
@@ -142,11 +158,13 @@ asio::awaitable<Verdict> Engine::on_message(TransactionState& state, const Trans
     co_return Verdict::accept();
   }
   RuleContext context = this->context(state, transaction);
-  for (const auto& rule : chain_) {
-    if ((rule->stages() & stage_message) == 0) {
-      continue;
+  for (const StageRule& entry : stage_rules_[kMessage]) {
+    Verdict verdict;
+    if (entry.waits) {
+      verdict = co_await entry.rule->on_message(context, analysis);
+    } else {
+      verdict = entry.rule->check_message(context, analysis);
     }
-    Verdict verdict = co_await rule->on_message(context, analysis);
     if (!verdict.accepted()) {
       state.reset();
       co_return verdict;

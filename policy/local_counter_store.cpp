@@ -249,8 +249,7 @@ asio::awaitable<ReserveResult> LocalCounterStore::try_count(std::string_view key
   if (!result.granted) {
     co_return result;
   }
-  table_.unreserve(key, counter, amount);
-  table_.add(key, counter, amount, now);
+  table_.commit_reserved(key, counter, amount, now);
   if (amount != 0) {
     std::string record;
     encode_amount(record, key, counter, now, amount);
@@ -287,8 +286,7 @@ bool LocalCounterStore::count_held(Reservation& reservation, TimePoint now, std:
   holds_.erase(found);
   reservation.id = 0;
   // Counted at once (a failed write after this still counts: never fewer units than granted).
-  table_.unreserve(hold.key, hold.counter, hold.amount);
-  table_.add(hold.key, hold.counter, hold.amount, now);
+  table_.commit_reserved(hold.key, hold.counter, hold.amount, now);
   if (hold.amount != 0) {
     encode_amount(records, hold.key, hold.counter, now, hold.amount);
   }

@@ -6,20 +6,37 @@
 
 namespace policy_relay::policy {
 
-boost::asio::awaitable<Verdict> Rule::on_mail(RuleContext&) {
-  co_return Verdict::accept();
+Verdict Rule::check_mail(RuleContext&) {
+  return Verdict::accept();
 }
 
-boost::asio::awaitable<Verdict> Rule::on_rcpt(RuleContext&, std::string_view) {
-  co_return Verdict::accept();
+Verdict Rule::check_rcpt(RuleContext&, std::string_view) {
+  return Verdict::accept();
 }
 
-boost::asio::awaitable<Verdict> Rule::on_data_end(RuleContext&) {
-  co_return Verdict::accept();
+Verdict Rule::check_data_end(RuleContext&) {
+  return Verdict::accept();
 }
 
-boost::asio::awaitable<Verdict> Rule::on_message(RuleContext&, const mime::MessageAnalysis&) {
-  co_return Verdict::accept();
+Verdict Rule::check_message(RuleContext&, const mime::MessageAnalysis&) {
+  return Verdict::accept();
+}
+
+boost::asio::awaitable<Verdict> Rule::on_mail(RuleContext& context) {
+  co_return check_mail(context);
+}
+
+boost::asio::awaitable<Verdict> Rule::on_rcpt(RuleContext& context, std::string_view recipient) {
+  co_return check_rcpt(context, recipient);
+}
+
+boost::asio::awaitable<Verdict> Rule::on_data_end(RuleContext& context) {
+  co_return check_data_end(context);
+}
+
+boost::asio::awaitable<Verdict> Rule::on_message(RuleContext& context,
+                                                 const mime::MessageAnalysis& analysis) {
+  co_return check_message(context, analysis);
 }
 
 Verdict Rule::refuse(Decision decision, int code, std::string_view enhanced,

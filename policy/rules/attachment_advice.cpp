@@ -110,11 +110,10 @@ class AttachmentAdvice final : public Rule {
     return config.advice.attachment_action != config::AdviceAction::off;
   }
 
-  boost::asio::awaitable<Verdict> on_message(RuleContext& context,
-                                             const mime::MessageAnalysis& analysis) override {
+  Verdict check_message(RuleContext& context, const mime::MessageAnalysis& analysis) override {
     const config::AdviceConfig& advice = context.config.advice;
     if (advice.attachment_action == config::AdviceAction::off) {
-      co_return Verdict::accept();
+      return Verdict::accept();
     }
     const mime::Part* largest = nullptr;
     std::size_t count = 0;
@@ -128,11 +127,11 @@ class AttachmentAdvice final : public Rule {
       }
     }
     if (largest == nullptr) {
-      co_return Verdict::accept();
+      return Verdict::accept();
     }
     if (advice.attachment_action == config::AdviceAction::reject) {
-      co_return refuse(Decision::reject, 550, "5.7.1",
-                       context.catalog.uncompressed_attachment(advice.attachment_threshold));
+      return refuse(Decision::reject, 550, "5.7.1",
+                    context.catalog.uncompressed_attachment(advice.attachment_threshold));
     }
     Advice note;
     note.rule = name();
@@ -147,7 +146,7 @@ class AttachmentAdvice final : public Rule {
     note.notice = context.catalog.attachment_notice(largest->filename, largest->decoded_size,
                                                     advice.attachment_threshold);
     context.state.advice.push_back(std::move(note));
-    co_return Verdict::accept();
+    return Verdict::accept();
   }
 };
 

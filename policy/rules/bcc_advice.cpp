@@ -16,16 +16,15 @@ class BccAdvice final : public Rule {
     return config.advice.bcc_action != config::AdviceAction::off;
   }
 
-  boost::asio::awaitable<Verdict> on_message(RuleContext& context,
-                                             const mime::MessageAnalysis& analysis) override {
+  Verdict check_message(RuleContext& context, const mime::MessageAnalysis& analysis) override {
     const config::AdviceConfig& advice = context.config.advice;
     const std::size_t visible = analysis.visible_recipient_count();
     if (advice.bcc_action == config::AdviceAction::off || visible <= advice.bcc_threshold) {
-      co_return Verdict::accept();
+      return Verdict::accept();
     }
     if (advice.bcc_action == config::AdviceAction::reject) {
-      co_return refuse(Decision::reject, 550, "5.7.1",
-                       context.catalog.too_many_visible_recipients(visible, advice.bcc_threshold));
+      return refuse(Decision::reject, 550, "5.7.1",
+                    context.catalog.too_many_visible_recipients(visible, advice.bcc_threshold));
     }
     Advice note;
     note.rule = name();
@@ -37,7 +36,7 @@ class BccAdvice final : public Rule {
                    {"threshold", std::to_string(advice.bcc_threshold)}};
     note.notice = context.catalog.bcc_notice(visible, advice.bcc_threshold);
     context.state.advice.push_back(std::move(note));
-    co_return Verdict::accept();
+    return Verdict::accept();
   }
 };
 

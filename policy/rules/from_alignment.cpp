@@ -19,11 +19,10 @@ class FromAlignment final : public Rule {
     return config.senders.from_mismatch_action != config::FromMismatchAction::off;
   }
 
-  boost::asio::awaitable<Verdict> on_message(RuleContext& context,
-                                             const mime::MessageAnalysis& analysis) override {
+  Verdict check_message(RuleContext& context, const mime::MessageAnalysis& analysis) override {
     const config::FromMismatchAction action = context.config.senders.from_mismatch_action;
     if (action == config::FromMismatchAction::off) {
-      co_return Verdict::accept();
+      return Verdict::accept();
     }
     // Every From mailbox must align (RFC 5322 3.6.2 allows several); no From aligns with nobody.
     std::string mismatch = analysis.from.empty() ? std::string("(none)") : std::string();
@@ -40,10 +39,10 @@ class FromAlignment final : public Rule {
       }
     }
     if (mismatch.empty()) {
-      co_return Verdict::accept();
+      return Verdict::accept();
     }
     if (action == config::FromMismatchAction::reject) {
-      co_return refuse(Decision::reject, 550, "5.7.1", context.catalog.from_mismatch());
+      return refuse(Decision::reject, 550, "5.7.1", context.catalog.from_mismatch());
     }
     Advice note;
     note.rule = name();
@@ -51,7 +50,7 @@ class FromAlignment final : public Rule {
     note.action = config::AdviceAction::log;
     note.fields = {{"header_from", mismatch}, {"identity", context.transaction.identity}};
     context.state.advice.push_back(std::move(note));
-    co_return Verdict::accept();
+    return Verdict::accept();
   }
 };
 

@@ -14,12 +14,12 @@ class MessageSize final : public Rule {
   std::string_view clause() const override { return kClause; }
   unsigned stages() const override { return stage_mail | stage_data_end; }
 
-  boost::asio::awaitable<Verdict> on_mail(RuleContext& context) override {
-    co_return decide(context, context.transaction.declared_size);
+  Verdict check_mail(RuleContext& context) override {
+    return decide(context, context.transaction.declared_size);
   }
 
-  boost::asio::awaitable<Verdict> on_data_end(RuleContext& context) override {
-    co_return decide(context, context.transaction.message_size);
+  Verdict check_data_end(RuleContext& context) override {
+    return decide(context, context.transaction.message_size);
   }
 
  private:

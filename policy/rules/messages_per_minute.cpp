@@ -12,6 +12,7 @@ class MessagesPerMinute final : public Rule {
  public:
   std::string_view name() const override { return "messages_per_minute"; }
   std::string_view clause() const override { return "VI.4"; }
+  bool waits() const override { return true; }  // on the counter store
   unsigned stages() const override { return stage_mail; }
 
   boost::asio::awaitable<Verdict> on_mail(RuleContext& context) override {

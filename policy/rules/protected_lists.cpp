@@ -17,22 +17,21 @@ class ProtectedLists final : public Rule {
     return !config.mass_mail.protected_lists.empty();
   }
 
-  boost::asio::awaitable<Verdict> on_rcpt(RuleContext& context,
-                                          std::string_view recipient) override {
+  Verdict check_rcpt(RuleContext& context, std::string_view recipient) override {
     const std::vector<std::string>& lists = context.config.mass_mail.protected_lists;
     if (lists.empty()) {
-      co_return Verdict::accept();
+      return Verdict::accept();
     }
     const std::string address = ascii_lower(recipient);
     if (std::find(lists.begin(), lists.end(), address) == lists.end()) {
-      co_return Verdict::accept();
+      return Verdict::accept();
     }
     const config::SenderException* exception = context.sender.exception;
     if (exception == nullptr || !exception->allow_protected_lists) {
-      co_return refuse(Decision::reject, 550, "5.7.1", context.catalog.protected_list());
+      return refuse(Decision::reject, 550, "5.7.1", context.catalog.protected_list());
     }
     note_exception(context, name());
-    co_return Verdict::accept();
+    return Verdict::accept();
   }
 };
 

@@ -12,22 +12,21 @@ class PublicMassMail final : public Rule {
   std::string_view clause() const override { return "VI.9"; }
   unsigned stages() const override { return stage_rcpt; }
 
-  boost::asio::awaitable<Verdict> on_rcpt(RuleContext& context,
-                                          std::string_view recipient) override {
+  Verdict check_rcpt(RuleContext& context, std::string_view recipient) override {
     const config::MassMailConfig& mass_mail = context.config.mass_mail;
     if (!in_domains(recipient, mass_mail.public_domains)) {
-      co_return Verdict::accept();
+      return Verdict::accept();
     }
     if (context.state.public_recipients >= mass_mail.max_public_recipients) {
       const config::SenderException* exception = context.sender.exception;
       if (exception == nullptr || !exception->allow_public_mass_mail) {
-        co_return refuse(Decision::reject, 550, "5.7.1",
-                         context.catalog.public_mass_mail(mass_mail.max_public_recipients));
+        return refuse(Decision::reject, 550, "5.7.1",
+                      context.catalog.public_mass_mail(mass_mail.max_public_recipients));
       }
       note_exception(context, name());
     }
     ++context.state.public_recipients;  // given back by the Engine if a later rule refuses
-    co_return Verdict::accept();
+    return Verdict::accept();
   }
 };
 

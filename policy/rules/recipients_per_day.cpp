@@ -15,6 +15,7 @@ class RecipientsPerDay final : public Rule {
  public:
   std::string_view name() const override { return "recipients_per_day"; }
   std::string_view clause() const override { return "VI.4"; }
+  bool waits() const override { return true; }  // on the counter store
   unsigned stages() const override { return stage_rcpt; }
 
   boost::asio::awaitable<Verdict> on_rcpt(RuleContext& context, std::string_view) override {

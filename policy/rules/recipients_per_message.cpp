@@ -11,19 +11,19 @@ class RecipientsPerMessage final : public Rule {
   std::string_view clause() const override { return "VI.3"; }
   unsigned stages() const override { return stage_rcpt; }
 
-  boost::asio::awaitable<Verdict> on_rcpt(RuleContext& context, std::string_view) override {
+  Verdict check_rcpt(RuleContext& context, std::string_view) override {
     const std::size_t accepted = context.transaction.recipients.size();
     const std::uint32_t limit = context.sender.limits.max_recipients_per_message;
     if (accepted >= limit) {
       Verdict verdict =
           refuse(Decision::defer, 452, "4.5.3", context.catalog.too_many_recipients(limit));
       verdict.reference = context.sender.reference_for(key_max_recipients_per_message);
-      co_return verdict;
+      return verdict;
     }
     if (accepted >= context.defaults.limits.max_recipients_per_message) {
       note_exception(context, name());
     }
-    co_return Verdict::accept();
+    return Verdict::accept();
   }
 };
 

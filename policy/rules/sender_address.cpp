@@ -27,26 +27,26 @@ class SenderAddress final : public Rule {
   std::string_view clause() const override { return "I.1"; }
   unsigned stages() const override { return stage_mail; }
 
-  boost::asio::awaitable<Verdict> on_mail(RuleContext& context) override {
+  Verdict check_mail(RuleContext& context) override {
     const Transaction& transaction = context.transaction;
     const config::SendersConfig& senders = context.config.senders;
     // DSNs come from the relay itself; a client never needs the null sender here.
     if (transaction.sender.empty()) {
-      co_return refuse(Decision::reject, 550, "5.7.1", context.catalog.null_sender());
+      return refuse(Decision::reject, 550, "5.7.1", context.catalog.null_sender());
     }
     const bool allowed_domain =
         std::any_of(senders.domains.begin(), senders.domains.end(), [&](const std::string& domain) {
           return equal_ignoring_ascii_case(domain, transaction.sender_domain);
         });
     if (!allowed_domain) {
-      co_return refuse(Decision::reject, 550, "5.7.1",
-                       context.catalog.sender_domain_not_allowed(senders.domains));
+      return refuse(Decision::reject, 550, "5.7.1",
+                    context.catalog.sender_domain_not_allowed(senders.domains));
     }
     if (character_count(transaction.sender_local_part) > senders.max_local_part_length) {
-      co_return refuse(Decision::reject, 550, "5.7.1",
-                       context.catalog.local_part_too_long(senders.max_local_part_length));
+      return refuse(Decision::reject, 550, "5.7.1",
+                    context.catalog.local_part_too_long(senders.max_local_part_length));
     }
-    co_return Verdict::accept();
+    return Verdict::accept();
   }
 };
 

@@ -27,8 +27,7 @@ bool use(CounterTable& table, std::string_view key, Counter counter, std::uint64
   if (!table.try_reserve(key, counter, amount, limit, now).granted) {
     return false;
   }
-  table.unreserve(key, counter, amount);
-  table.add(key, counter, amount, now);
+  table.commit_reserved(key, counter, amount, now);
   return true;
 }
 
@@ -96,6 +95,20 @@ TEST_CASE("reserved units count against the limit for every other session until 
   table.unreserve("a@x", Counter::recipients_per_day, 1);  // session 2: RSET
   CHECK(table.try_reserve("a@x", Counter::recipients_per_day, 1, 5, at_s(2)).granted);
   CHECK(table.usage("a@x", Counter::recipients_per_day, at_s(2)).used == 5);
+}
+
+TEST_CASE("commit_reserved turns exactly the reserved units into usage at the commit's time") {
+  CounterTable table;
+  REQUIRE(table.try_reserve("a@x", Counter::messages_per_minute, 2, 3, at_s(0)).granted);
+  REQUIRE(table.try_reserve("a@x", Counter::messages_per_minute, 1, 3, at_s(0)).granted);
+  table.commit_reserved("a@x", Counter::messages_per_minute, 2, at_s(10));  // the first session
+  CHECK(table.usage("a@x", Counter::messages_per_minute, at_s(10)).used == 3);
+  table.unreserve("a@x", Counter::messages_per_minute, 1);  // the second one: RSET
+  CHECK(table.usage("a@x", Counter::messages_per_minute, at_s(10)).used == 2);
+  // Counted from the commit (t = 10 s), not from the reservation (t = 0).
+  CHECK(table.usage("a@x", Counter::messages_per_minute, at_s(70.5)).used == 2);
+  CHECK(table.usage("a@x", Counter::messages_per_minute, at_s(71)).used == 0);
+  CHECK(table.stats().keys == 1);
 }
 
 TEST_CASE("a clock that goes back never frees a unit early") {

@@ -61,6 +61,8 @@ class CounterTable {
                     std::uint64_t limit, TimePoint now);
   // Gives back reserved units (the caller tracks what it reserved).
   void unreserve(std::string_view key, Counter counter, std::uint64_t amount);
+  // unreserve() and add() in one lookup: reserved units become used at `at` (a commit).
+  void commit_reserved(std::string_view key, Counter counter, std::uint64_t amount, TimePoint at);
   // Counts `amount` units used at `at` (a commit, or a journal entry at replay). A time older
   // than the key's newest bucket is counted in that bucket (the clock went back: count longer).
   void add(std::string_view key, Counter counter, std::uint64_t amount, TimePoint at);
@@ -107,6 +109,7 @@ class CounterTable {
   void prune(Counter counter, Window& window, TimePoint now) const;
   static void compact_storage(Window& window);
   static void push_bucket(Window& window, Bucket bucket);
+  void add_to(Window& window, Counter counter, std::uint64_t amount, TimePoint at) const;
   TimePoint frees_at(Counter counter, const Window& window, std::uint64_t amount,
                      std::uint64_t limit, TimePoint now) const;
   bool prune_key(KeyState& state, TimePoint now) const;  // true when the key can be forgotten

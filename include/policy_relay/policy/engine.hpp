@@ -1,5 +1,6 @@
 #pragma once
 
+#include <array>
 #include <boost/asio/awaitable.hpp>
 #include <memory>
 #include <string_view>
@@ -95,6 +96,13 @@ class Engine {
   SenderPolicies senders_;
   Catalog catalog_;
   std::vector<std::unique_ptr<Rule>> chain_;
+  // chain_'s rules of each stage, in order, with whether each waits (Rule::waits).
+  struct StageRule {
+    Rule* rule;
+    bool waits;
+  };
+  enum StageIndex : std::size_t { kMail, kRcpt, kDataEnd, kMessage, kStageCount };
+  std::array<std::vector<StageRule>, kStageCount> stage_rules_;
   bool needs_analysis_ = false;
   bool may_add_headers_ = false;
 };

@@ -52,13 +52,24 @@ class Rule {
   // analyses a message only when a stage_message rule is enabled.
   virtual bool enabled(const config::Config&) const { return true; }
 
+  // Whether the hooks may wait (on the counter store). The Engine calls the awaitable on_*
+  // hooks of a rule that waits and the plain check_* hooks of one that does not, which then
+  // costs no coroutine frame per call. A rule overrides one kind, never both.
+  virtual bool waits() const { return false; }
+
   // MAIL: the sender and the declared size are known.
-  virtual boost::asio::awaitable<Verdict> on_mail(RuleContext& context);
+  virtual Verdict check_mail(RuleContext& context);
   // RCPT: transaction.recipients holds those accepted so far; `recipient` is being decided.
-  virtual boost::asio::awaitable<Verdict> on_rcpt(RuleContext& context, std::string_view recipient);
+  virtual Verdict check_rcpt(RuleContext& context, std::string_view recipient);
   // End of DATA: transaction.message_size is set.
-  virtual boost::asio::awaitable<Verdict> on_data_end(RuleContext& context);
+  virtual Verdict check_data_end(RuleContext& context);
   // After the end of DATA, with the message analysed from the spool (issue 5).
+  virtual Verdict check_message(RuleContext& context, const mime::MessageAnalysis& analysis);
+
+  // The same stages for a rule that waits(). By default they return the check_* verdict.
+  virtual boost::asio::awaitable<Verdict> on_mail(RuleContext& context);
+  virtual boost::asio::awaitable<Verdict> on_rcpt(RuleContext& context, std::string_view recipient);
+  virtual boost::asio::awaitable<Verdict> on_data_end(RuleContext& context);
   virtual boost::asio::awaitable<Verdict> on_message(RuleContext& context,
                                                      const mime::MessageAnalysis& analysis);
 
