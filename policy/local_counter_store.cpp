@@ -208,6 +208,7 @@ void LocalCounterStore::maybe_compact(TimePoint now) {
 }
 
 void LocalCounterStore::compact(TimePoint now) {
+  queue_batch();  // appended before the snapshot, which supersedes them
   std::string contents = snapshot(now);
   journal_bytes_ = snapshot_bytes_ = contents.size();
   ++compactions_;

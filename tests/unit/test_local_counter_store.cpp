@@ -277,6 +277,31 @@ TEST_CASE("drain writes the unsynced records still gathered for the next flush")
   CHECK(after.used("a@x", Counter::releases_per_minute, at_s(1)) == 1);
 }
 
+TEST_CASE("a snapshot taken while records are gathered counts them once") {
+  TempDir dir;
+  TempDir image;
+  Store s(dir.path, at_s(0));
+  auto held = s.reserve("a@x", Counter::recipients_per_day, 3, 10'000, at_s(0));
+  bool completed = false;
+  asio::co_spawn(
+      s.io,
+      [&]() -> asio::awaitable<void> {
+        CHECK_FALSE(co_await s.store.commit_unsynced(held.reservation, at_s(0)));
+        completed = true;
+      },
+      asio::detached);
+  s.io.restart();
+  s.io.run_one();  // gathered, not yet written
+  s.store.compact(at_s(0));
+  s.io.restart();
+  s.io.run();
+  CHECK(completed);
+  s.store.drain();
+  crash_image(dir.path, image.path / "state");
+  Store after(image.path / "state", at_s(1));
+  CHECK(after.used("a@x", Counter::recipients_per_day, at_s(1)) == 3);
+}
+
 TEST_CASE("commit_all counts a message's reservations in one journal append that replays whole") {
   TempDir dir;
   TempDir image;

@@ -78,7 +78,8 @@ class LocalCounterStore final : public CounterStore {
   // executor. Call it before the executor's io_context is destroyed when the store outlives it.
   void drain();
 
-  // Rewrites the journal as a snapshot of what counts at `now` (normally automatic).
+  // Rewrites the journal as a snapshot of what counts at `now` (normally automatic). Gathered
+  // records are appended first, so the snapshot supersedes them instead of following them.
   void compact(TimePoint now);
 
   struct Stats {
@@ -126,8 +127,6 @@ class LocalCounterStore final : public CounterStore {
   // Hands the gathered batch to the writer thread ahead of anything queued after it; its
   // waiters complete (on the executor) once it is written.
   void queue_batch();
-  // Completes `waiters` with `result` on the executor (from the writer thread too).
-  void complete_later(std::vector<BatchWaiter> waiters, std::error_code result);
   void replay(TimePoint now);
   std::string snapshot(TimePoint now);
   void maybe_compact(TimePoint now);
