@@ -89,6 +89,21 @@ struct Store {
   std::uint64_t used(std::string_view key, Counter counter, TimePoint now) {
     return run(io, store.usage(key, counter, now)).used;
   }
+  // Starts a commit (durable: commit(), else commit_unsynced()) without running the loop;
+  // `done` turns true when it completes without error.
+  void spawn_commit(Reservation& reservation, TimePoint now, bool durable, bool& done) {
+    asio::co_spawn(
+        io,
+        [this, &reservation, now, durable, &done]() -> asio::awaitable<void> {
+          if (durable) {
+            CHECK_FALSE(co_await store.commit(reservation, now));
+          } else {
+            CHECK_FALSE(co_await store.commit_unsynced(reservation, now));
+          }
+          done = true;
+        },
+        asio::detached);
+  }
 };
 
 }  // namespace
@@ -228,20 +243,8 @@ TEST_CASE("a durable commit takes the gathered unsynced records along, in order"
   auto durable = s.reserve("b@x", Counter::recipients_per_day, 2, 10'000, at_s(0));
   bool unsynced_done = false;
   bool durable_done = false;
-  asio::co_spawn(
-      s.io,
-      [&]() -> asio::awaitable<void> {
-        CHECK_FALSE(co_await s.store.commit_unsynced(unsynced.reservation, at_s(1)));
-        unsynced_done = true;
-      },
-      asio::detached);
-  asio::co_spawn(
-      s.io,
-      [&]() -> asio::awaitable<void> {
-        CHECK_FALSE(co_await s.store.commit(durable.reservation, at_s(1)));
-        durable_done = true;
-      },
-      asio::detached);
+  s.spawn_commit(unsynced.reservation, at_s(1), false, unsynced_done);
+  s.spawn_commit(durable.reservation, at_s(1), true, durable_done);
   s.io.restart();
   s.io.run();
   CHECK(unsynced_done);
@@ -258,13 +261,7 @@ TEST_CASE("drain writes the unsynced records still gathered for the next flush")
   Store s(dir.path, at_s(0));
   auto held = s.reserve("a@x", Counter::releases_per_minute, 1, 30, at_s(0));
   bool completed = false;
-  asio::co_spawn(
-      s.io,
-      [&]() -> asio::awaitable<void> {
-        CHECK_FALSE(co_await s.store.commit_unsynced(held.reservation, at_s(0)));
-        completed = true;
-      },
-      asio::detached);
+  s.spawn_commit(held.reservation, at_s(0), false, completed);
   s.io.restart();
   s.io.run_one();  // the commit gathers its record; its flush is posted, not run
   CHECK_FALSE(completed);
@@ -283,13 +280,7 @@ TEST_CASE("a snapshot taken while records are gathered counts them once") {
   Store s(dir.path, at_s(0));
   auto held = s.reserve("a@x", Counter::recipients_per_day, 3, 10'000, at_s(0));
   bool completed = false;
-  asio::co_spawn(
-      s.io,
-      [&]() -> asio::awaitable<void> {
-        CHECK_FALSE(co_await s.store.commit_unsynced(held.reservation, at_s(0)));
-        completed = true;
-      },
-      asio::detached);
+  s.spawn_commit(held.reservation, at_s(0), false, completed);
   s.io.restart();
   s.io.run_one();  // gathered, not yet written
   s.store.compact(at_s(0));
@@ -468,13 +459,7 @@ TEST_CASE("drain waits until every queued commit is on disk and its completion p
   Store s(dir.path, at_s(0));
   auto held = s.reserve("a@x", Counter::messages_per_minute, 1, 30, at_s(0));
   bool completed = false;
-  asio::co_spawn(
-      s.io,
-      [&]() -> asio::awaitable<void> {
-        CHECK_FALSE(co_await s.store.commit(held.reservation, at_s(0)));
-        completed = true;
-      },
-      asio::detached);
+  s.spawn_commit(held.reservation, at_s(0), true, completed);
   s.io.restart();
   s.io.poll();  // the commit is queued
   s.store.drain();
